@@ -1,0 +1,134 @@
+/**
+ * The one error hierarchy of FESS. Every failure that can reach a client is a {@link FessError}
+ * carrying its HTTP status, a stable machine-readable `code`, and whether retrying may help
+ * (`retriable`, as in kafkajs). `functions/router.ts` turns them into `{error, detail}` bodies
+ * in one place.
+ *
+ * @module
+ */
+
+/** Options shared by every {@link FessError}. */
+export interface FessErrorOptions {
+  /** Structured detail returned to the client (never secrets). */
+  readonly detail?: unknown;
+  /** The underlying error, kept for logs only. */
+  readonly cause?: unknown;
+  /** Whether the same request may succeed later. */
+  readonly retriable?: boolean;
+}
+
+/** Base class: an error with an HTTP status, a stable code and a retriable flag. */
+export class FessError extends Error {
+  /** HTTP status this error maps to. */
+  readonly status: number;
+  /** Stable, machine-readable error code (snake_case). */
+  readonly code: string;
+  /** Whether retrying the same operation may succeed. */
+  readonly retriable: boolean;
+  /** Structured detail for the response body. */
+  readonly detail: unknown;
+
+  constructor(status: number, code: string, message: string, options: FessErrorOptions = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = new.target.name;
+    this.status = status;
+    this.code = code;
+    this.retriable = options.retriable ?? false;
+    this.detail = options.detail;
+  }
+}
+
+/** 400: the request is malformed (bad header, bad query, undecodable body). */
+export class BadRequestError extends FessError {
+  constructor(message: string, options?: FessErrorOptions) {
+    super(400, "bad_request", message, options);
+  }
+}
+
+/** 401: no or wrong API key. */
+export class UnauthorizedError extends FessError {
+  constructor(message = "a valid API key is required", options?: FessErrorOptions) {
+    super(401, "unauthorized", message, options);
+  }
+}
+
+/** 404: no such route or resource. */
+export class NotFoundError extends FessError {
+  constructor(message: string, options?: FessErrorOptions) {
+    super(404, "not_found", message, options);
+  }
+}
+
+/** 405: the route exists but not for this method. */
+export class MethodNotAllowedError extends FessError {
+  /** Methods the route accepts, for the `Allow` header. */
+  readonly allow: readonly string[];
+  constructor(method: string, allow: readonly string[]) {
+    super(405, "method_not_allowed", `method ${method} is not allowed here`, {
+      detail: { allow },
+    });
+    this.allow = allow;
+  }
+}
+
+/** 409: the resource already exists. */
+export class ConflictError extends FessError {
+  constructor(message: string, options?: FessErrorOptions) {
+    super(409, "conflict", message, options);
+  }
+}
+
+/** 413: the body is larger than the configured limit. */
+export class PayloadTooLargeError extends FessError {
+  constructor(limitBytes: number) {
+    super(413, "payload_too_large", `request body exceeds the limit of ${limitBytes} bytes`, {
+      detail: { limit_bytes: limitBytes },
+    });
+  }
+}
+
+/** 415: the content type is not one this route accepts. */
+export class UnsupportedMediaTypeError extends FessError {
+  constructor(got: string | null, accepted: readonly string[]) {
+    super(
+      415,
+      "unsupported_media_type",
+      `content type ${got ?? "(none)"} is not accepted; use one of ${accepted.join(", ")}`,
+      { detail: { accepted } },
+    );
+  }
+}
+
+/** 422: the body parsed but failed validation; `detail` lists every issue with its path. */
+export class ValidationError extends FessError {
+  constructor(message: string, options?: FessErrorOptions) {
+    super(422, "validation_failed", message, options);
+  }
+}
+
+/** 429: a bounded queue is full; the caller should retry later. */
+export class TooManyRequestsError extends FessError {
+  constructor(message: string, options?: FessErrorOptions) {
+    super(429, "too_many_requests", message, { retriable: true, ...options });
+  }
+}
+
+/** 503: a dependency (Redis, Kafka, the detector) cannot serve right now. */
+export class ServiceUnavailableError extends FessError {
+  constructor(message: string, options?: FessErrorOptions) {
+    super(503, "service_unavailable", message, { retriable: true, ...options });
+  }
+}
+
+/** 500: a bug or an unexpected failure; its message is not shown to clients. */
+export class InternalError extends FessError {
+  constructor(message = "internal error", options?: FessErrorOptions) {
+    super(500, "internal_error", message, options);
+  }
+}
+
+/** Converts any thrown value into a {@link FessError}, hiding unexpected internals. */
+export function toFessError(err: unknown): FessError {
+  if (err instanceof FessError) return err;
+  return new InternalError("internal error", { cause: err });
+}

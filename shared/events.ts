@@ -1,0 +1,161 @@
+/**
+ * Event schemas: the contract between FESS and every consumer of its Kafka topics. zod schemas
+ * are the single source of truth; types are inferred from them. Every event carries
+ * `schema_version` so consumers can evolve, a UUID `event_id`, a UTC ISO-8601 `timestamp`
+ * (an offset-less "naive" time is rejected: it is ambiguous across cameras in other zones),
+ * the `camera_id` that keys its Kafka partition, and the `frame_number` it came from.
+ *
+ * @module
+ */
+import { z } from "zod";
+import { CameraIdSchema } from "./camera_id.ts";
+
+/** Version of the event schemas; bump on breaking changes. */
+export const SCHEMA_VERSION = 1;
+
+/** Every event type FESS publishes. */
+export const EVENT_TYPES = ["motion_detection", "face_recognition", "alert", "system_status"] as const;
+
+/** zod schema of an event type. */
+export const EventTypeSchema = z.enum(EVENT_TYPES);
+/** An event type. */
+export type EventType = z.infer<typeof EventTypeSchema>;
+
+/** UTC ISO-8601 timestamp with an explicit `Z` or offset; naive times are rejected. */
+export const TimestampSchema = z.iso.datetime({ offset: true, message: "timestamp must be ISO-8601 with Z or an offset" });
+
+/** Axis-aligned box in frame pixels, `x1 <= x2`, `y1 <= y2`. */
+export const BoundingBoxSchema = z.object({
+  x1: z.number().finite(),
+  y1: z.number().finite(),
+  x2: z.number().finite(),
+  y2: z.number().finite(),
+}).refine((b) => b.x2 >= b.x1 && b.y2 >= b.y1, { message: "box must have x2 >= x1 and y2 >= y1" });
+/** A bounding box. */
+export type BoundingBox = z.infer<typeof BoundingBoxSchema>;
+
+/** One detected object. */
+export const DetectionSchema = z.object({
+  class_id: z.number().int().nonnegative(),
+  class_name: z.string().min(1),
+  score: z.number().min(0).max(1),
+  bbox: BoundingBoxSchema,
+});
+/** A detected object. */
+export type Detection = z.infer<typeof DetectionSchema>;
+
+/** A facial landmark point in frame pixels. */
+export const PointSchema = z.object({ x: z.number().finite(), y: z.number().finite() });
+
+const base = {
+  schema_version: z.literal(SCHEMA_VERSION),
+  event_id: z.uuid({ message: "event_id must be a UUID" }),
+  timestamp: TimestampSchema,
+  camera_id: CameraIdSchema,
+  frame_number: z.number().int().nonnegative(),
+};
+
+/** Motion was seen on a camera and the detector ran on the frame. */
+export const MotionDetectionEventSchema = z.object({
+  ...base,
+  event_type: z.literal("motion_detection"),
+  motion_score: z.number().min(0).max(1),
+  detections: z.array(DetectionSchema),
+  frame_width: z.number().int().positive(),
+  frame_height: z.number().int().positive(),
+  inference_ms: z.number().nonnegative().optional(),
+});
+/** A motion-detection event. */
+export type MotionDetectionEvent = z.infer<typeof MotionDetectionEventSchema>;
+
+/** A face was found and matched (or not) against the gallery. */
+export const FaceRecognitionEventSchema = z.object({
+  ...base,
+  event_type: z.literal("face_recognition"),
+  bbox: BoundingBoxSchema,
+  landmarks: z.array(PointSchema).length(5).optional(),
+  detection_score: z.number().min(0).max(1),
+  face_id: z.string().min(1).nullable(),
+  name: z.string().nullable(),
+  similarity: z.number().min(-1).max(1),
+  authorized: z.boolean(),
+});
+/** A face-recognition event. */
+export type FaceRecognitionEvent = z.infer<typeof FaceRecognitionEventSchema>;
+
+/** Alert severities. */
+export const SEVERITIES = ["info", "warning", "critical"] as const;
+
+/** Something an operator should look at (e.g. an unauthorised face). */
+export const AlertEventSchema = z.object({
+  ...base,
+  event_type: z.literal("alert"),
+  alert_type: z.string().min(1).max(64),
+  severity: z.enum(SEVERITIES),
+  message: z.string().min(1).max(1024),
+  detections: z.array(DetectionSchema).default([]),
+  face_id: z.string().min(1).nullable().optional(),
+});
+/** An alert event. */
+export type AlertEvent = z.infer<typeof AlertEventSchema>;
+
+/** Periodic or on-change status of one component (detector, publisher...). */
+export const SystemStatusEventSchema = z.object({
+  ...base,
+  event_type: z.literal("system_status"),
+  component: z.string().min(1).max(64),
+  status: z.enum(["healthy", "degraded", "unhealthy"]),
+  detail: z.record(z.string(), z.unknown()).default({}),
+});
+/** A system-status event. */
+export type SystemStatusEvent = z.infer<typeof SystemStatusEventSchema>;
+
+/** Any FESS event, discriminated by `event_type`. */
+export const FessEventSchema = z.discriminatedUnion("event_type", [
+  MotionDetectionEventSchema,
+  FaceRecognitionEventSchema,
+  AlertEventSchema,
+  SystemStatusEventSchema,
+]);
+/** Any FESS event. */
+export type FessEvent = z.infer<typeof FessEventSchema>;
+
+type Filled = "schema_version" | "event_id" | "timestamp" | "event_type";
+/** Fields a caller gives a constructor: everything but what it fills in (timestamp optional). */
+export type EventInput<E> = Omit<E, Filled> & { timestamp?: string | Date };
+
+function fill<T extends EventType>(type: T, input: { timestamp?: string | Date }) {
+  const ts = input.timestamp instanceof Date
+    ? input.timestamp.toISOString()
+    : input.timestamp ?? new Date().toISOString();
+  return { ...input, schema_version: SCHEMA_VERSION, event_id: crypto.randomUUID(), timestamp: ts, event_type: type };
+}
+
+/** Builds a validated {@link MotionDetectionEvent}, filling id, timestamp and version. */
+export function createMotionDetectionEvent(input: EventInput<MotionDetectionEvent>): MotionDetectionEvent {
+  return MotionDetectionEventSchema.parse(fill("motion_detection", input));
+}
+
+/** Builds a validated {@link FaceRecognitionEvent}, filling id, timestamp and version. */
+export function createFaceRecognitionEvent(input: EventInput<FaceRecognitionEvent>): FaceRecognitionEvent {
+  return FaceRecognitionEventSchema.parse(fill("face_recognition", input));
+}
+
+/** Builds a validated {@link AlertEvent}, filling id, timestamp and version. */
+export function createAlertEvent(
+  input: Omit<EventInput<AlertEvent>, "detections"> & { detections?: Detection[] },
+): AlertEvent {
+  return AlertEventSchema.parse(fill("alert", input));
+}
+
+/** Builds a validated {@link SystemStatusEvent}, filling id, timestamp and version. */
+export function createSystemStatusEvent(
+  input: Omit<EventInput<SystemStatusEvent>, "detail"> & { detail?: Record<string, unknown> },
+): SystemStatusEvent {
+  return SystemStatusEventSchema.parse(fill("system_status", input));
+}
+
+/** Parses an event from its JSON text (as consumed from Kafka), validating it. */
+export function parseEvent(json: string): FessEvent {
+  return FessEventSchema.parse(JSON.parse(json));
+}

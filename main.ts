@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { ConfigError, type Config, loadConfig, redactConfig } from "./shared/config.ts";
+import { type Config, ConfigError, loadConfig, redactConfig } from "./shared/config.ts";
 import { createLogger } from "./shared/logger.ts";
 import { type App, createApp } from "./functions/app.ts";
 

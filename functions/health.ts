@@ -34,7 +34,11 @@ export function createHealthHandler(deps: HealthHandlerDeps): Handler {
       }
       case "/health/live":
         return jsonResponse(
-          { status: "alive", version: deps.version, uptime_seconds: Math.round((Date.now() - started) / 1000) },
+          {
+            status: "alive",
+            version: deps.version,
+            uptime_seconds: Math.round((Date.now() - started) / 1000),
+          },
           200,
           NO_STORE,
         );

@@ -6,7 +6,12 @@
  * @module
  */
 import type { Authenticator } from "../shared/auth.ts";
-import { MethodNotAllowedError, NotFoundError, PayloadTooLargeError, toFessError } from "../shared/errors.ts";
+import {
+  MethodNotAllowedError,
+  NotFoundError,
+  PayloadTooLargeError,
+  toFessError,
+} from "../shared/errors.ts";
 import { jsonResponse } from "../shared/http.ts";
 import type { Logger } from "../shared/logger.ts";
 
@@ -31,7 +36,9 @@ export interface RouterDeps {
   /** Largest accepted request body, in bytes. */
   readonly bodyLimitBytes: number;
   /** Called after each request with its outcome (for metrics). */
-  readonly onResponse?: (info: { route: string; method: string; status: number; seconds: number }) => void;
+  readonly onResponse?: (
+    info: { route: string; method: string; status: number; seconds: number },
+  ) => void;
 }
 
 /** Header carrying the request id (accepted from clients, generated when absent). */
@@ -42,7 +49,9 @@ const REQUEST_ID = /^[A-Za-z0-9._-]{1,128}$/;
 export function createRouter(deps: RouterDeps): Handler {
   const mounts = [...deps.mounts].sort((a, b) => b.prefix.length - a.prefix.length);
   const find = (path: string) =>
-    mounts.find((m) => path === m.prefix || path.startsWith(m.prefix.endsWith("/") ? m.prefix : m.prefix + "/"));
+    mounts.find((m) =>
+      path === m.prefix || path.startsWith(m.prefix.endsWith("/") ? m.prefix : m.prefix + "/")
+    );
 
   return async (req) => {
     const started = performance.now();
@@ -65,7 +74,12 @@ export function createRouter(deps: RouterDeps): Handler {
       if (err.status >= 500) {
         log.error("request failed", { path, method: req.method, code: err.code, error: thrown });
       } else {
-        log.info("request rejected", { path, method: req.method, status: err.status, reason: err.message });
+        log.info("request rejected", {
+          path,
+          method: req.method,
+          status: err.status,
+          reason: err.message,
+        });
       }
       const headers = new Headers();
       if (err instanceof MethodNotAllowedError) headers.set("allow", err.allow.join(", "));
@@ -83,8 +97,18 @@ export function createRouter(deps: RouterDeps): Handler {
     } catch {
       // Immutable headers (e.g. a proxied fetch Response): the id is only a convenience.
     }
-    deps.onResponse?.({ route: mount?.prefix ?? "unmatched", method: req.method, status: response.status, seconds });
-    log.debug("request", { method: req.method, path, status: response.status, ms: Math.round(seconds * 1000) });
+    deps.onResponse?.({
+      route: mount?.prefix ?? "unmatched",
+      method: req.method,
+      status: response.status,
+      seconds,
+    });
+    log.debug("request", {
+      method: req.method,
+      path,
+      status: response.status,
+      ms: Math.round(seconds * 1000),
+    });
     return response;
   };
 }

@@ -25,5 +25,7 @@ if (!Number.isFinite(line)) {
   Deno.exit(1);
 }
 const verdict = line >= min ? "ok" : "FAILED";
-await Deno.stdout.write(enc.encode(`coverage: ${line.toFixed(1)}% of lines (minimum ${min}%) ${verdict}\n`));
+await Deno.stdout.write(
+  enc.encode(`coverage: ${line.toFixed(1)}% of lines (minimum ${min}%) ${verdict}\n`),
+);
 if (line < min) Deno.exit(1);

@@ -36,7 +36,9 @@ export function createAuthenticator(keys: readonly string[]): Authenticator {
     check(req) {
       if (digests.length === 0) return;
       const key = presentedKey(req);
-      if (key === null) throw new UnauthorizedError("an API key is required (Authorization: Bearer or X-API-Key)");
+      if (key === null) {
+        throw new UnauthorizedError("an API key is required (Authorization: Bearer or X-API-Key)");
+      }
       const d = digest(key);
       // Compare against every key, no early exit, so timing does not reveal which matched.
       let ok = false;

@@ -58,8 +58,8 @@ const RedisSchema = z.strictObject({
   connect_timeout_ms: int(1).default(5000),
   command_timeout_ms: int(1).default(2000),
   auto_pipelining: bool().default(true),
-  pool_size: int(1, 64).default(1),
-  max_retries_per_request: int(0).default(2),
+  max_reconnect_delay_ms: int(1).default(2000),
+  key_prefix: z.string().max(64).default(""),
 }).prefault({});
 
 /** Inference backends. `auto`: webgpu on a real adapter, else native, else wasm. */
@@ -69,7 +69,12 @@ const DetectorSchema = z.strictObject({
   models_dir: z.string().min(1).default("models"),
   model_id: z.string().min(1).default("rtmdet-nano-person"),
   backend: z.enum(BACKENDS).default("auto"),
-  input_size: num(z.number().int().refine((n) => [320, 640, 1280].includes(n), "input_size must be 320, 640 or 1280"))
+  input_size: num(
+    z.number().int().refine(
+      (n) => [320, 640, 1280].includes(n),
+      "input_size must be 320, 640 or 1280",
+    ),
+  )
     .default(320),
   score_threshold: num(z.number().min(0).max(1)).default(0.3),
   class_thresholds: z.record(z.string(), num(z.number().min(0).max(1))).default({}),
@@ -91,7 +96,9 @@ const FacesSchema = z.strictObject({
   detector_model_id: z.string().min(1).default("yunet-face"),
   embedder_model_id: z.string().min(1).default("mobilefacenet-128"),
   detection_score: num(z.number().min(0).max(1)).default(0.7),
-  match_threshold: num(z.number().min(-1).max(1)).default(0.5),
+  min_face_size: int(1).default(20),
+  alert_cooldown_seconds: int(0).default(30),
+  match_threshold: num(z.number().min(-1).max(1)).default(0.6),
   encryption_key: optionalString().describe("secret; base64 32-byte AES-GCM key"),
 }).prefault({});
 
@@ -110,7 +117,8 @@ const KafkaSchema = z.strictObject({
     alert: z.string().min(1).default("alert.events"),
     system: z.string().min(1).default("system.status.events"),
   }).prefault({}),
-  acks: z.preprocess((v) => (typeof v === "number" ? String(v) : v), z.enum(["0", "1", "all"])).default("all"),
+  acks: z.preprocess((v) => (typeof v === "number" ? String(v) : v), z.enum(["0", "1", "all"]))
+    .default("all"),
   compression: z.enum(["none", "gzip", "snappy"]).default("none"),
   batch_bytes: int(1).default(16_384),
   linger_ms: int(0).default(10),
@@ -169,7 +177,12 @@ export const SECRET_KEYS: readonly string[] = [
 ];
 
 /** Variables with the `FESS_` prefix that are not settings. */
-const NON_SETTING_VARS = new Set(["FESS_CONFIG_FILE", "FESS_MEDIA_DIR", "FESS_CACHE_DIR", "FESS_MODELS_DIR"]);
+const NON_SETTING_VARS = new Set([
+  "FESS_CONFIG_FILE",
+  "FESS_MEDIA_DIR",
+  "FESS_CACHE_DIR",
+  "FESS_MODELS_DIR",
+]);
 
 /** One problem in a configuration. */
 export interface ConfigIssue {
@@ -217,7 +230,8 @@ function deepMerge(base: Tree, over: Tree): Tree {
   const out: Tree = { ...base };
   for (const [k, v] of Object.entries(over)) {
     const b = out[k];
-    out[k] = v !== null && typeof v === "object" && !Array.isArray(v) && b !== null && typeof b === "object" &&
+    out[k] = v !== null && typeof v === "object" && !Array.isArray(v) && b !== null &&
+        typeof b === "object" &&
         !Array.isArray(b)
       ? deepMerge(b as Tree, v as Tree)
       : v;
@@ -255,11 +269,21 @@ export function loadConfig(
       const parsed: unknown = YAML.parse(readFile(file));
       if (parsed === null || parsed === undefined) fromFile = {};
       else if (typeof parsed !== "object" || Array.isArray(parsed)) {
-        issues.push({ key: "(file)", source: `file ${file}`, message: "must be a YAML/JSON mapping" });
+        issues.push({
+          key: "(file)",
+          source: `file ${file}`,
+          message: "must be a YAML/JSON mapping",
+        });
       } else fromFile = parsed as Tree;
     } catch (err) {
-      const reason = err instanceof Deno.errors.NotFound ? "file not found" : (err as Error).message.split("\n")[0];
-      issues.push({ key: "(file)", source: `file ${file}`, message: `cannot read config file: ${reason}` });
+      const reason = err instanceof Deno.errors.NotFound
+        ? "file not found"
+        : (err as Error).message.split("\n")[0];
+      issues.push({
+        key: "(file)",
+        source: `file ${file}`,
+        message: `cannot read config file: ${reason}`,
+      });
     }
     const flat = new Map<string, unknown>();
     flatten(fromFile, "", flat);
@@ -284,14 +308,24 @@ export function loadConfig(
     if (name.endsWith("_FILE")) {
       varName = name.slice(0, -"_FILE".length);
       if (env[varName] !== undefined) {
-        issues.push({ key: keyOf(varName), source: `env ${name}`, message: `both ${varName} and ${name} are set` });
+        issues.push({
+          key: keyOf(varName),
+          source: `env ${name}`,
+          message: `both ${varName} and ${name} are set`,
+        });
         continue;
       }
       try {
         value = readFile(raw).replace(/\r?\n$/, "");
       } catch (err) {
-        const reason = err instanceof Deno.errors.NotFound ? "file not found" : (err as Error).message;
-        issues.push({ key: keyOf(varName), source: `env ${name}`, message: `cannot read secret file ${raw}: ${reason}` });
+        const reason = err instanceof Deno.errors.NotFound
+          ? "file not found"
+          : (err as Error).message;
+        issues.push({
+          key: keyOf(varName),
+          source: `env ${name}`,
+          message: `cannot read secret file ${raw}: ${reason}`,
+        });
         continue;
       }
     }
@@ -316,7 +350,9 @@ export function loadConfig(
       const key = path.join(".") || "(root)";
       const source = sourceOf(sources, key);
       const value = valueAt(merged, path);
-      const shown = value === undefined ? "" : ` (got ${isSecret(key) ? "[redacted]" : JSON.stringify(value)})`;
+      const shown = value === undefined
+        ? ""
+        : ` (got ${isSecret(key) ? "[redacted]" : JSON.stringify(value)})`;
       issues.push({ key, source, message: issue.message + shown });
     }
   }
@@ -383,7 +419,9 @@ export function settingKeys(): string[] {
   const walk = (schema: z.ZodType, prefix: string) => {
     const inner = unwrap(schema);
     if (inner instanceof z.ZodObject && !(prefix.endsWith("class_thresholds"))) {
-      for (const [k, v] of Object.entries(inner.shape)) walk(v as z.ZodType, prefix ? `${prefix}.${k}` : k);
+      for (const [k, v] of Object.entries(inner.shape)) {
+        walk(v as z.ZodType, prefix ? `${prefix}.${k}` : k);
+      }
     } else keys.push(prefix);
   };
   walk(ConfigSchema, "");

@@ -14,7 +14,12 @@ import { CameraIdSchema } from "./camera_id.ts";
 export const SCHEMA_VERSION = 1;
 
 /** Every event type FESS publishes. */
-export const EVENT_TYPES = ["motion_detection", "face_recognition", "alert", "system_status"] as const;
+export const EVENT_TYPES = [
+  "motion_detection",
+  "face_recognition",
+  "alert",
+  "system_status",
+] as const;
 
 /** zod schema of an event type. */
 export const EventTypeSchema = z.enum(EVENT_TYPES);
@@ -22,7 +27,10 @@ export const EventTypeSchema = z.enum(EVENT_TYPES);
 export type EventType = z.infer<typeof EventTypeSchema>;
 
 /** UTC ISO-8601 timestamp with an explicit `Z` or offset; naive times are rejected. */
-export const TimestampSchema = z.iso.datetime({ offset: true, message: "timestamp must be ISO-8601 with Z or an offset" });
+export const TimestampSchema = z.iso.datetime({
+  offset: true,
+  message: "timestamp must be ISO-8601 with Z or an offset",
+});
 
 /** Axis-aligned box in frame pixels, `x1 <= x2`, `y1 <= y2`. */
 export const BoundingBoxSchema = z.object({
@@ -128,16 +136,26 @@ function fill<T extends EventType>(type: T, input: { timestamp?: string | Date }
   const ts = input.timestamp instanceof Date
     ? input.timestamp.toISOString()
     : input.timestamp ?? new Date().toISOString();
-  return { ...input, schema_version: SCHEMA_VERSION, event_id: crypto.randomUUID(), timestamp: ts, event_type: type };
+  return {
+    ...input,
+    schema_version: SCHEMA_VERSION,
+    event_id: crypto.randomUUID(),
+    timestamp: ts,
+    event_type: type,
+  };
 }
 
 /** Builds a validated {@link MotionDetectionEvent}, filling id, timestamp and version. */
-export function createMotionDetectionEvent(input: EventInput<MotionDetectionEvent>): MotionDetectionEvent {
+export function createMotionDetectionEvent(
+  input: EventInput<MotionDetectionEvent>,
+): MotionDetectionEvent {
   return MotionDetectionEventSchema.parse(fill("motion_detection", input));
 }
 
 /** Builds a validated {@link FaceRecognitionEvent}, filling id, timestamp and version. */
-export function createFaceRecognitionEvent(input: EventInput<FaceRecognitionEvent>): FaceRecognitionEvent {
+export function createFaceRecognitionEvent(
+  input: EventInput<FaceRecognitionEvent>,
+): FaceRecognitionEvent {
   return FaceRecognitionEventSchema.parse(fill("face_recognition", input));
 }
 

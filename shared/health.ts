@@ -74,13 +74,17 @@ async function runBounded(check: HealthCheck, timeoutMs: number): Promise<Compon
 export function createHealthService(options: HealthServiceOptions): HealthService {
   return {
     async report() {
-      const results = await Promise.all(options.checks.map((c) => runBounded(c, options.timeoutMs)));
+      const results = await Promise.all(
+        options.checks.map((c) => runBounded(c, options.timeoutMs)),
+      );
       const components: Record<string, ComponentHealth> = {};
       let status: HealthStatus = "healthy";
       options.checks.forEach((c, i) => {
         const r = results[i]!;
         components[c.name] = r;
-        if (!r.healthy) status = c.critical ? "unhealthy" : status === "unhealthy" ? status : "degraded";
+        if (!r.healthy) {
+          status = c.critical ? "unhealthy" : status === "unhealthy" ? status : "degraded";
+        }
       });
       return { status, timestamp: new Date().toISOString(), components };
     },
@@ -102,12 +106,20 @@ export function systemHealthCheck(read: SystemStatsReader, limits: SystemThresho
     check() {
       const s = read();
       const over: string[] = [];
-      if (s.cpu_percent > limits.cpuPercent) over.push(`cpu ${s.cpu_percent}% > ${limits.cpuPercent}%`);
+      if (s.cpu_percent > limits.cpuPercent) {
+        over.push(`cpu ${s.cpu_percent}% > ${limits.cpuPercent}%`);
+      }
       if (s.memory_percent > limits.memoryPercent) {
         over.push(`memory ${s.memory_percent}% > ${limits.memoryPercent}%`);
       }
-      if (s.disk_percent > limits.diskPercent) over.push(`disk ${s.disk_percent}% > ${limits.diskPercent}%`);
-      return Promise.resolve(over.length === 0 ? { healthy: true, ...s } : { healthy: false, ...s, error: over.join("; ") });
+      if (s.disk_percent > limits.diskPercent) {
+        over.push(`disk ${s.disk_percent}% > ${limits.diskPercent}%`);
+      }
+      return Promise.resolve(
+        over.length === 0
+          ? { healthy: true, ...s }
+          : { healthy: false, ...s, error: over.join("; ") },
+      );
     },
   };
 }

@@ -7,7 +7,7 @@
  *
  * @module
  */
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from "prom-client";
 import os from "node:os";
 
 /** Buckets of `fess_detection_latency_seconds`. */
@@ -38,7 +38,9 @@ export interface MetricsOptions {
 export function createMetrics(options: MetricsOptions = {}): FessMetrics {
   const registry = new Registry();
   const registers = [registry];
-  if (options.defaultMetrics ?? true) collectDefaultMetrics({ register: registry, prefix: "fess_" });
+  if (options.defaultMetrics ?? true) {
+    collectDefaultMetrics({ register: registry, prefix: "fess_" });
+  }
 
   // CPU percent is the share of one core used since the previous scrape, like `top`.
   let lastCpu = process.cpuUsage();

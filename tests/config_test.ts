@@ -23,7 +23,11 @@ Deno.test("defaults fill every setting when no source is given", () => {
 
 Deno.test("env overrides file, file overrides default", () => {
   const yaml = "redis:\n  host: from-file\n  port: 7000\n  db: 3\nkafka:\n  linger_ms: 50\n";
-  const c = loadConfig({ FESS_REDIS__HOST: "from-env", FESS_KAFKA__BROKERS: "a:1, b:2" }, "c.yaml", files({ "c.yaml": yaml }));
+  const c = loadConfig(
+    { FESS_REDIS__HOST: "from-env", FESS_KAFKA__BROKERS: "a:1, b:2" },
+    "c.yaml",
+    files({ "c.yaml": yaml }),
+  );
   assert.equal(c.redis.host, "from-env"); // env beats file
   assert.equal(c.redis.port, 7000); // file beats default
   assert.equal(c.redis.db, 3);
@@ -33,7 +37,11 @@ Deno.test("env overrides file, file overrides default", () => {
 });
 
 Deno.test("the file is named by FESS_CONFIG_FILE and may be JSON", () => {
-  const c = loadConfig({ FESS_CONFIG_FILE: "c.json" }, undefined, files({ "c.json": '{"kafka":{"acks":1}}' }));
+  const c = loadConfig(
+    { FESS_CONFIG_FILE: "c.json" },
+    undefined,
+    files({ "c.json": '{"kafka":{"acks":1}}' }),
+  );
   assert.equal(c.kafka.acks, "1");
 });
 
@@ -51,14 +59,22 @@ Deno.test("typed env strings are coerced: numbers, booleans, nested records", ()
 });
 
 Deno.test("a secret can come from <NAME>_FILE, trailing newline stripped", () => {
-  const c = loadConfig({ FESS_REDIS__PASSWORD_FILE: "/run/secrets/pw" }, undefined, files({ "/run/secrets/pw": "s3cret-pw\n" }));
+  const c = loadConfig(
+    { FESS_REDIS__PASSWORD_FILE: "/run/secrets/pw" },
+    undefined,
+    files({ "/run/secrets/pw": "s3cret-pw\n" }),
+  );
   assert.equal(c.redis.password, "s3cret-pw");
 });
 
 Deno.test("a missing _FILE secret and a doubly-set secret are both reported", () => {
   try {
     loadConfig(
-      { FESS_REDIS__PASSWORD_FILE: "/nope", FESS_FACES__ENCRYPTION_KEY: "a", FESS_FACES__ENCRYPTION_KEY_FILE: "/k" },
+      {
+        FESS_REDIS__PASSWORD_FILE: "/nope",
+        FESS_FACES__ENCRYPTION_KEY: "a",
+        FESS_FACES__ENCRYPTION_KEY_FILE: "/k",
+      },
       undefined,
       files({ "/k": "b" }),
     );
@@ -67,7 +83,10 @@ Deno.test("a missing _FILE secret and a doubly-set secret are both reported", ()
     assert.ok(e instanceof ConfigError);
     const byKey = Object.fromEntries(e.issues.map((i) => [i.key, i.message]));
     assert.match(byKey["redis.password"]!, /cannot read secret file \/nope: file not found/);
-    assert.match(byKey["faces.encryption_key"]!, /both FESS_FACES__ENCRYPTION_KEY and FESS_FACES__ENCRYPTION_KEY_FILE are set/);
+    assert.match(
+      byKey["faces.encryption_key"]!,
+      /both FESS_FACES__ENCRYPTION_KEY and FESS_FACES__ENCRYPTION_KEY_FILE are set/,
+    );
   }
 });
 
@@ -75,7 +94,12 @@ Deno.test("an invalid config yields one error naming every bad key, its source a
   let caught: unknown;
   try {
     loadConfig(
-      { FESS_REDIS__PORT: "abc", FESS_KAFKA__ACKS: "2", FESS_REDIS__NOPE: "1", FESS_REDIS__PASSWORD: "hunter2-secret" },
+      {
+        FESS_REDIS__PORT: "abc",
+        FESS_KAFKA__ACKS: "2",
+        FESS_REDIS__NOPE: "1",
+        FESS_REDIS__PASSWORD: "hunter2-secret",
+      },
       "bad.yaml",
       files({ "bad.yaml": "detector:\n  input_size: 300\nkafka:\n  compression: lz4\n" }),
     );
@@ -84,7 +108,13 @@ Deno.test("an invalid config yields one error naming every bad key, its source a
   }
   assert.ok(caught instanceof ConfigError, "expected a ConfigError");
   const keys = caught.issues.map((i) => i.key).sort();
-  assert.deepEqual(keys, ["detector.input_size", "kafka.acks", "kafka.compression", "redis.nope", "redis.port"]);
+  assert.deepEqual(keys, [
+    "detector.input_size",
+    "kafka.acks",
+    "kafka.compression",
+    "redis.nope",
+    "redis.port",
+  ]);
   const bySource = Object.fromEntries(caught.issues.map((i) => [i.key, i.source]));
   assert.equal(bySource["redis.port"], "env FESS_REDIS__PORT");
   assert.equal(bySource["detector.input_size"], "file bad.yaml");
@@ -119,7 +149,16 @@ Deno.test("redactConfig hides every secret, including a password inside the Redi
     FESS_KAFKA__SASL__PASSWORD: "sasl-000-secret",
   });
   const text = JSON.stringify(redactConfig(c));
-  for (const secret of ["url-pass-123", "pw-456-secret", "key1", "key2", "enc-789-secret", "sasl-000-secret"]) {
+  for (
+    const secret of [
+      "url-pass-123",
+      "pw-456-secret",
+      "key1",
+      "key2",
+      "enc-789-secret",
+      "sasl-000-secret",
+    ]
+  ) {
     assert.ok(!text.includes(secret), `${secret} leaked`);
   }
   assert.match(text, /redis:\/\/app:REDACTED@cache:6379\/0/);
@@ -127,7 +166,10 @@ Deno.test("redactConfig hides every secret, including a password inside the Redi
 });
 
 function flatKeys(tree: unknown, prefix = "", out: string[] = []): string[] {
-  if (tree !== null && typeof tree === "object" && !Array.isArray(tree) && !prefix.endsWith("class_thresholds")) {
+  if (
+    tree !== null && typeof tree === "object" && !Array.isArray(tree) &&
+    !prefix.endsWith("class_thresholds")
+  ) {
     for (const [k, v] of Object.entries(tree)) flatKeys(v, prefix ? `${prefix}.${k}` : k, out);
   } else out.push(prefix);
   return out;
@@ -137,7 +179,10 @@ Deno.test("config.example.yaml documents exactly the schema's settings, with the
   const text = Deno.readTextFileSync(new URL("../shared/config.example.yaml", import.meta.url));
   assert.deepEqual(flatKeys(YAML.parse(text)).sort(), settingKeys().sort());
   const fromExample = loadConfig({}, "example.yaml", files({ "example.yaml": text }));
-  assert.deepEqual(JSON.parse(JSON.stringify(fromExample)), JSON.parse(JSON.stringify(loadConfig({}))));
+  assert.deepEqual(
+    JSON.parse(JSON.stringify(fromExample)),
+    JSON.parse(JSON.stringify(loadConfig({}))),
+  );
 });
 
 Deno.test(".env.example names every setting's variable and no other", () => {

@@ -14,7 +14,12 @@ import {
   SystemStatusEventSchema,
 } from "../shared/events.ts";
 
-const det = { class_id: 0, class_name: "person", score: 0.87, bbox: { x1: 10.5, y1: 20, x2: 110.25, y2: 220 } };
+const det = {
+  class_id: 0,
+  class_name: "person",
+  score: 0.87,
+  bbox: { x1: 10.5, y1: 20, x2: 110.25, y2: 220 },
+};
 
 const samples = {
   motion: () =>
@@ -49,7 +54,13 @@ const samples = {
       face_id: null,
     }),
   system: () =>
-    createSystemStatusEvent({ camera_id: "fess", frame_number: 0, component: "kafka", status: "degraded", detail: { spooled: 3 } }),
+    createSystemStatusEvent({
+      camera_id: "fess",
+      frame_number: 0,
+      component: "kafka",
+      status: "degraded",
+      detail: { spooled: 3 },
+    }),
 };
 
 const schemas: Record<keyof typeof samples, z.ZodType> = {
@@ -62,7 +73,10 @@ const schemas: Record<keyof typeof samples, z.ZodType> = {
 for (const [kind, make] of Object.entries(samples) as [keyof typeof samples, () => unknown][]) {
   Deno.test(`${kind} event: constructor fills id, UTC timestamp and version; JSON round trip is lossless`, () => {
     const e = make() as { event_id: string; timestamp: string; schema_version: number };
-    assert.match(e.event_id, /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+    assert.match(
+      e.event_id,
+      /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/,
+    );
     assert.match(e.timestamp, /Z$/);
     assert.equal(e.schema_version, SCHEMA_VERSION);
     const back = parseEvent(JSON.stringify(e));
@@ -91,9 +105,15 @@ Deno.test("rejects a bad UUID", () => {
 });
 
 Deno.test("rejects naive and malformed timestamps", () => {
-  assert.deepEqual(issuePaths({ ...samples.face(), timestamp: "2026-11-25T10:00:00" }), ["timestamp"]);
+  assert.deepEqual(issuePaths({ ...samples.face(), timestamp: "2026-11-25T10:00:00" }), [
+    "timestamp",
+  ]);
   assert.deepEqual(issuePaths({ ...samples.face(), timestamp: "yesterday" }), ["timestamp"]);
-  assert.equal(FessEventSchema.safeParse({ ...samples.face(), timestamp: "2026-11-25T10:00:00+02:00" }).success, true);
+  assert.equal(
+    FessEventSchema.safeParse({ ...samples.face(), timestamp: "2026-11-25T10:00:00+02:00" })
+      .success,
+    true,
+  );
 });
 
 Deno.test("rejects negative and fractional frame numbers", () => {
@@ -106,14 +126,23 @@ Deno.test("rejects unknown event types at event_type", () => {
 });
 
 Deno.test("rejects inverted boxes, bad camera ids and unknown schema versions", () => {
-  assert.deepEqual(issuePaths({ ...samples.face(), bbox: { x1: 10, y1: 0, x2: 5, y2: 4 } }), ["bbox"]);
+  assert.deepEqual(issuePaths({ ...samples.face(), bbox: { x1: 10, y1: 0, x2: 5, y2: 4 } }), [
+    "bbox",
+  ]);
   assert.deepEqual(issuePaths({ ...samples.face(), camera_id: "../etc" }), ["camera_id"]);
   assert.deepEqual(issuePaths({ ...samples.face(), schema_version: 99 }), ["schema_version"]);
 });
 
 Deno.test("constructors refuse invalid input rather than build a bad event", () => {
   assert.throws(() =>
-    createMotionDetectionEvent({ camera_id: "c", frame_number: -3, motion_score: 0, detections: [], frame_width: 1, frame_height: 1 })
+    createMotionDetectionEvent({
+      camera_id: "c",
+      frame_number: -3,
+      motion_score: 0,
+      detections: [],
+      frame_width: 1,
+      frame_height: 1,
+    })
   );
 });
 

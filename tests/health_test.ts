@@ -3,7 +3,11 @@ import { createHealthHandler } from "../functions/health.ts";
 import { createHealthService, type HealthCheck, systemHealthCheck } from "../shared/health.ts";
 import { createSystemStatsReader } from "../shared/system_stats.ts";
 
-const check = (name: string, critical: boolean, healthy: boolean | "hang" | "throw"): HealthCheck => ({
+const check = (
+  name: string,
+  critical: boolean,
+  healthy: boolean | "hang" | "throw",
+): HealthCheck => ({
   name,
   critical,
   check: () =>
@@ -15,7 +19,10 @@ const check = (name: string, critical: boolean, healthy: boolean | "hang" | "thr
 });
 
 Deno.test("all components healthy -> healthy", async () => {
-  const h = createHealthService({ checks: [check("detector", true, true), check("redis", false, true)], timeoutMs: 100 });
+  const h = createHealthService({
+    checks: [check("detector", true, true), check("redis", false, true)],
+    timeoutMs: 100,
+  });
   const r = await h.report();
   assert.equal(r.status, "healthy");
   assert.deepEqual(Object.keys(r.components), ["detector", "redis"]);
@@ -36,7 +43,10 @@ Deno.test("a failing non-critical component -> degraded; a failing critical one 
 });
 
 Deno.test("a hung dependency is cut off at the timeout", async () => {
-  const h = createHealthService({ checks: [check("detector", true, true), check("redis", false, "hang")], timeoutMs: 50 });
+  const h = createHealthService({
+    checks: [check("detector", true, true), check("redis", false, "hang")],
+    timeoutMs: 50,
+  });
   const t0 = performance.now();
   const r = await h.report();
   const elapsed = performance.now() - t0;
@@ -49,7 +59,11 @@ Deno.test("/health answers 200 when degraded, 503 when unhealthy; live and ready
   let critical = true;
   const handler = createHealthHandler({
     health: createHealthService({
-      checks: [{ name: "detector", critical: true, check: () => Promise.resolve({ healthy: critical }) }],
+      checks: [{
+        name: "detector",
+        critical: true,
+        check: () => Promise.resolve({ healthy: critical }),
+      }],
       timeoutMs: 100,
     }),
     ready: () => critical,
@@ -67,7 +81,8 @@ Deno.test("/health answers 200 when degraded, 503 when unhealthy; live and ready
 
 Deno.test("system check reports readings and fails past a threshold", async () => {
   const read = () => ({ cpu_percent: 10, memory_percent: 95, disk_percent: 20 });
-  const r = await systemHealthCheck(read, { cpuPercent: 90, memoryPercent: 90, diskPercent: 90 }).check(new AbortController().signal);
+  const r = await systemHealthCheck(read, { cpuPercent: 90, memoryPercent: 90, diskPercent: 90 })
+    .check(new AbortController().signal);
   assert.equal(r.healthy, false);
   assert.match(String(r.error), /memory 95% > 90%/);
   const real = createSystemStatsReader(".")();

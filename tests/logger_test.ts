@@ -3,7 +3,8 @@ import { createLogger, redactFields } from "../shared/logger.ts";
 
 Deno.test("logger writes one JSON line per record with bound fields and respects the level", () => {
   const lines: string[] = [];
-  const log = createLogger({ level: "info", sink: (l) => lines.push(l), now: () => new Date(0) }).child({ request_id: "r1" });
+  const log = createLogger({ level: "info", sink: (l) => lines.push(l), now: () => new Date(0) })
+    .child({ request_id: "r1" });
   log.debug("hidden");
   log.info("hello", { camera_id: "c1" });
   assert.equal(lines.length, 1);
@@ -25,7 +26,12 @@ Deno.test("secret-looking fields are redacted and encodings omitted, at any dept
   });
   assert.deepEqual(out, {
     password: "[redacted]",
-    nested: { api_key: "[redacted]", Authorization: "[redacted]", encryption_key: "[redacted]", ok: 1 },
+    nested: {
+      api_key: "[redacted]",
+      Authorization: "[redacted]",
+      encryption_key: "[redacted]",
+      ok: 1,
+    },
     encoding: "[omitted]",
     list: [{ token: "[redacted]" }],
   });
@@ -33,6 +39,8 @@ Deno.test("secret-looking fields are redacted and encodings omitted, at any dept
 
 Deno.test("errors are logged as name and message", () => {
   const lines: string[] = [];
-  createLogger({ sink: (l) => lines.push(l) }).error("failed", { error: new TypeError("bad thing") });
+  createLogger({ sink: (l) => lines.push(l) }).error("failed", {
+    error: new TypeError("bad thing"),
+  });
   assert.deepEqual(JSON.parse(lines[0]!).error, { name: "TypeError", message: "bad thing" });
 });

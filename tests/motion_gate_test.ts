@@ -4,7 +4,11 @@ import type { RawFrame } from "../shared/image/raw_frame.ts";
 import { createCameraActivity } from "../shared/camera_activity.ts";
 import { createMetrics } from "../shared/metrics.ts";
 
-function frame(width: number, height: number, paint: (x: number, y: number) => [number, number, number]): RawFrame {
+function frame(
+  width: number,
+  height: number,
+  paint: (x: number, y: number) => [number, number, number],
+): RawFrame {
   const data = new Uint8Array(width * height * 3);
   for (let y = 0; y < height; y++) {
     for (let x = 0; x < width; x++) data.set(paint(x, y), (y * width + x) * 3);
@@ -25,11 +29,20 @@ Deno.test("a camera's first frame counts as motion; an identical frame does not"
 Deno.test("a moving block above the area threshold is motion; sensor noise below the pixel threshold is not", () => {
   const gate = createMotionGate(opts);
   gate.check("c", frame(64, 48, grey(100)));
-  const noisy = gate.check("c", frame(64, 48, (x, y) => { const v = 100 + ((x * 7 + y * 13) % 21) - 10; return [v, v, v]; }));
+  const noisy = gate.check(
+    "c",
+    frame(64, 48, (x, y) => {
+      const v = 100 + ((x * 7 + y * 13) % 21) - 10;
+      return [v, v, v];
+    }),
+  );
   assert.equal(noisy.motion, false);
   assert.equal(noisy.score, 0);
   // A 16x16 bright square on a 64x48 frame: 1/12 of the area.
-  const moved = gate.check("c", frame(64, 48, (x, y) => (x < 16 && y < 16 ? [250, 250, 250] : [100, 100, 100])));
+  const moved = gate.check(
+    "c",
+    frame(64, 48, (x, y) => (x < 16 && y < 16 ? [250, 250, 250] : [100, 100, 100])),
+  );
   assert.equal(moved.motion, true);
   assert.ok(Math.abs(moved.score - 1 / 12) < 0.02, `score ${moved.score}`);
 });
@@ -53,11 +66,29 @@ Deno.test("idle cameras are forgotten", () => {
 });
 
 Deno.test("grey thumbnail uses BT.601 luma and honours BGR order", () => {
-  const rgb: RawFrame = { data: new Uint8Array([255, 0, 0]), width: 1, height: 1, channels: 3, layout: "rgb" };
-  const bgr: RawFrame = { data: new Uint8Array([0, 0, 255]), width: 1, height: 1, channels: 3, layout: "bgr" };
+  const rgb: RawFrame = {
+    data: new Uint8Array([255, 0, 0]),
+    width: 1,
+    height: 1,
+    channels: 3,
+    layout: "rgb",
+  };
+  const bgr: RawFrame = {
+    data: new Uint8Array([0, 0, 255]),
+    width: 1,
+    height: 1,
+    channels: 3,
+    layout: "bgr",
+  };
   assert.equal(greyThumbnail(rgb, 1, 1)[0], 76); // 0.299 * 255
   assert.equal(greyThumbnail(bgr, 1, 1)[0], 76);
-  const g: RawFrame = { data: new Uint8Array([7, 9]), width: 2, height: 1, channels: 1, layout: "gray" };
+  const g: RawFrame = {
+    data: new Uint8Array([7, 9]),
+    width: 2,
+    height: 1,
+    channels: 1,
+    layout: "gray",
+  };
   assert.deepEqual([...greyThumbnail(g, 2, 1)], [7, 9]);
 });
 

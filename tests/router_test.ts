@@ -1,5 +1,10 @@
 import assert from "node:assert/strict";
-import { createRouter, type Handler, REQUEST_ID_HEADER, requireMethod } from "../functions/router.ts";
+import {
+  createRouter,
+  type Handler,
+  REQUEST_ID_HEADER,
+  requireMethod,
+} from "../functions/router.ts";
 import { createAuthenticator } from "../shared/auth.ts";
 import { BadRequestError, ServiceUnavailableError } from "../shared/errors.ts";
 import { jsonResponse, readBodyBytes, readJson } from "../shared/http.ts";
@@ -22,12 +27,32 @@ function setup(keys: string[] = [KEY], limit = 1024) {
     authenticator: createAuthenticator(keys),
     bodyLimitBytes: limit,
     mounts: [
-      { prefix: "/open", handler: () => Promise.resolve(jsonResponse({ ok: true })), protected: false },
+      {
+        prefix: "/open",
+        handler: () => Promise.resolve(jsonResponse({ ok: true })),
+        protected: false,
+      },
       { prefix: "/echo", handler: echo, protected: true },
-      { prefix: "/json", handler: async (req) => jsonResponse(await readJson(req, schema, limit)), protected: false },
-      { prefix: "/boom", handler: () => Promise.reject(new Error("secret internal detail")), protected: false },
-      { prefix: "/down", handler: () => Promise.reject(new ServiceUnavailableError("redis is down")), protected: false },
-      { prefix: "/bad", handler: () => Promise.reject(new BadRequestError("nope", { detail: { field: "x" } })), protected: false },
+      {
+        prefix: "/json",
+        handler: async (req) => jsonResponse(await readJson(req, schema, limit)),
+        protected: false,
+      },
+      {
+        prefix: "/boom",
+        handler: () => Promise.reject(new Error("secret internal detail")),
+        protected: false,
+      },
+      {
+        prefix: "/down",
+        handler: () => Promise.reject(new ServiceUnavailableError("redis is down")),
+        protected: false,
+      },
+      {
+        prefix: "/bad",
+        handler: () => Promise.reject(new BadRequestError("nope", { detail: { field: "x" } })),
+        protected: false,
+      },
     ],
   });
   return { router, lines };
@@ -61,7 +86,8 @@ Deno.test("wrong method gets 405 with an Allow header", async () => {
 
 Deno.test("protected routes need a key: none, wrong, Bearer and X-API-Key", async () => {
   const { router } = setup();
-  const post = (headers: HeadersInit) => router(req("/echo", { method: "POST", headers, body: "hi" }));
+  const post = (headers: HeadersInit) =>
+    router(req("/echo", { method: "POST", headers, body: "hi" }));
   const none = await post({});
   assert.equal(none.status, 401);
   assert.equal(none.headers.get("www-authenticate"), 'Bearer realm="fess"');
@@ -112,7 +138,11 @@ Deno.test("typed errors keep their status and detail; unexpected ones become a b
   const { router, lines } = setup([]);
   const bad = await router(req("/bad"));
   assert.equal(bad.status, 400);
-  assert.deepEqual(await bad.json(), { error: "nope", code: "bad_request", detail: { field: "x" } });
+  assert.deepEqual(await bad.json(), {
+    error: "nope",
+    code: "bad_request",
+    detail: { field: "x" },
+  });
   const down = await router(req("/down"));
   assert.equal(down.status, 503);
   assert.equal((await down.json()).error, "redis is down");
@@ -121,7 +151,10 @@ Deno.test("typed errors keep their status and detail; unexpected ones become a b
   const body = await boom.json();
   assert.equal(body.error, "internal error");
   assert.ok(!JSON.stringify(body).includes("secret internal detail"));
-  assert.ok(lines.some((l) => l.includes('"level":"error"') && l.includes("secret internal detail")), "logged for operators");
+  assert.ok(
+    lines.some((l) => l.includes('"level":"error"') && l.includes("secret internal detail")),
+    "logged for operators",
+  );
 });
 
 Deno.test("every response carries a request id; a sane client id is kept", async () => {
@@ -130,6 +163,8 @@ Deno.test("every response carries a request id; a sane client id is kept", async
   assert.match(gen.headers.get(REQUEST_ID_HEADER)!, /^[0-9a-f-]{36}$/);
   const kept = await router(req("/open", { headers: { [REQUEST_ID_HEADER]: "abc-123" } }));
   assert.equal(kept.headers.get(REQUEST_ID_HEADER), "abc-123");
-  const replaced = await router(req("/open", { headers: { [REQUEST_ID_HEADER]: "bad id with spaces" } }));
+  const replaced = await router(
+    req("/open", { headers: { [REQUEST_ID_HEADER]: "bad id with spaces" } }),
+  );
   assert.notEqual(replaced.headers.get(REQUEST_ID_HEADER), "bad id with spaces");
 });

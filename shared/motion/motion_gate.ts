@@ -64,7 +64,9 @@ export function greyThumbnail(
     for (let x = 0; x < tw; x++) {
       const sx = Math.min(width - 1, Math.floor(((x + 0.5) * width) / tw));
       const p = (row + sx) * channels;
-      out[y * tw + x] = channels === 1 ? data[p]! : (77 * data[p + rIdx]! + 150 * data[p + 1]! + 29 * data[p + bIdx]!) >> 8;
+      out[y * tw + x] = channels === 1
+        ? data[p]!
+        : (77 * data[p + rIdx]! + 150 * data[p + 1]! + 29 * data[p + bIdx]!) >> 8;
     }
   }
   return out;
@@ -86,12 +88,18 @@ export function createMotionGate(options: MotionGateOptions): MotionGate {
       const tw = Math.max(1, Math.min(options.analysisWidth, frame.width));
       const th = Math.max(1, Math.round((frame.height * tw) / frame.width));
       const prev = states.get(cameraId);
-      if (!prev || prev.width !== frame.width || prev.height !== frame.height || prev.thumb.length !== tw * th) {
+      if (
+        !prev || prev.width !== frame.width || prev.height !== frame.height ||
+        prev.thumb.length !== tw * th
+      ) {
         forget(t);
         states.set(cameraId, {
           thumb: greyThumbnail(frame, tw, th),
           spare: new Uint8Array(tw * th),
-          width: frame.width, height: frame.height, seen: t });
+          width: frame.width,
+          height: frame.height,
+          seen: t,
+        });
         return { motion: true, score: 1 };
       }
       // Two buffers per camera, swapped each frame: no allocation after the first frame.

@@ -1,0 +1,132 @@
+/**
+ * Detection latency per backend and input size: raw `session.run`, preprocess, postprocess and
+ * the whole `POST /detect` round trip (a real 768x576 vtest JPEG through Deno.serve on
+ * loopback, router included), p50/p95, plus round trip / raw run.
+ *
+ *   deno run -A bench/detect_bench.ts [--quick]
+ *
+ * @module
+ */
+import { createDetectHandler } from "../functions/detect.ts";
+import { createRouter } from "../functions/router.ts";
+import { getModelManifest } from "../models/registry.ts";
+import { createAuthenticator } from "../shared/auth.ts";
+import { createDetector } from "../shared/detector/detector.ts";
+import { letterboxInto } from "../shared/detector/letterbox.ts";
+import { decodeImage } from "../shared/image/decode.ts";
+import { silentLogger } from "../shared/logger.ts";
+import type { OnnxBackend } from "../shared/onnx/backend.ts";
+import { createOnnxSession } from "../shared/onnx/session.ts";
+import { modelsDir, vtestFramesJpeg } from "../tests/support/media.ts";
+
+const quick = Deno.args.includes("--quick");
+const PLAN: { backend: OnnxBackend; size: number; iterations: number }[] = [
+  { backend: "native", size: 320, iterations: quick ? 30 : 200 },
+  { backend: "native", size: 640, iterations: quick ? 15 : 60 },
+  { backend: "wasm", size: 320, iterations: quick ? 10 : 30 },
+  { backend: "wasm", size: 640, iterations: quick ? 5 : 10 },
+  { backend: "webgpu", size: 320, iterations: quick ? 3 : 5 },
+];
+
+function pct(values: number[], p: number): number {
+  const s = [...values].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.max(0, Math.ceil((p / 100) * s.length) - 1))]!;
+}
+
+const f = (v: number) => v.toFixed(2).padStart(8);
+const manifest = getModelManifest("rtmdet-nano-person");
+const [jpeg] = await vtestFramesJpeg([200]);
+const frame = await decodeImage(jpeg!);
+const write = (s: string) => Deno.stdout.writeSync(new TextEncoder().encode(s + "\n"));
+
+write(
+  `model ${manifest.id}, frame 768x576 JPEG (${
+    jpeg!.length
+  } bytes), ${navigator.hardwareConcurrency} cores; times in ms\n`,
+);
+write(
+  "| backend | size | iters | run p50 | run p95 | decode p50 | pre p50 | pre p95 | post p50 | post p95 | infer p50 | server p50 | POST p50 | POST p95 | POST/run |",
+);
+write("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
+
+for (const { backend, size, iterations } of PLAN) {
+  // Raw session.run on the already-preprocessed tensor.
+  const session = await createOnnxSession({
+    modelPath: `${modelsDir()}/${manifest.file}`,
+    backend,
+    logger: silentLogger,
+  });
+  const input = new Float32Array(3 * size * size);
+  letterboxInto(frame, size, size, {
+    channelOrder: "bgr",
+    mean: manifest.preprocess.mean,
+    std: manifest.preprocess.std,
+    padValue: manifest.preprocess.pad_value,
+  }, input);
+  const feeds = { input: { data: input, dims: [1, 3, size, size] } };
+  for (let i = 0; i < 5; i++) await session.run(feeds);
+  const run: number[] = [];
+  for (let i = 0; i < iterations; i++) {
+    const t = performance.now();
+    await session.run(feeds);
+    run.push(performance.now() - t);
+  }
+  await session.close();
+
+  // The detector behind the real handler and router on a real server.
+  const detector = await createDetector({
+    modelsDir: modelsDir(),
+    manifest,
+    backend,
+    inputSize: size,
+    logger: silentLogger,
+  });
+  const router = createRouter({
+    mounts: [{
+      prefix: "/detect",
+      handler: createDetectHandler({ detector, logger: silentLogger }),
+      protected: false,
+    }],
+    authenticator: createAuthenticator([]),
+    logger: silentLogger,
+    bodyLimitBytes: 16 * 1024 * 1024,
+  });
+  const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} }, router);
+  const url = `http://127.0.0.1:${server.addr.port}/detect/bench-cam`;
+  const post = async () => {
+    const res = await fetch(url, {
+      method: "POST",
+      headers: { "content-type": "image/jpeg" },
+      body: jpeg,
+    });
+    return await res.json();
+  };
+  for (let i = 0; i < 5; i++) await post();
+  const rt: number[] = [],
+    pre: number[] = [],
+    postp: number[] = [],
+    dec: number[] = [],
+    inf: number[] = [],
+    srv: number[] = [];
+  for (let i = 0; i < iterations; i++) {
+    const t = performance.now();
+    const body = await post();
+    rt.push(performance.now() - t);
+    pre.push(body.timing.preprocess_ms);
+    postp.push(body.timing.postprocess_ms);
+    dec.push(body.timing.decode_ms);
+    inf.push(body.timing.inference_ms);
+    srv.push(body.timing.total_ms);
+  }
+  await server.shutdown();
+  await detector.close();
+  write(
+    `| ${backend} | ${size} | ${iterations} | ${f(pct(run, 50))} | ${f(pct(run, 95))} | ${
+      f(pct(dec, 50))
+    } | ${f(pct(pre, 50))} | ${f(pct(pre, 95))} | ${f(pct(postp, 50))} | ${f(pct(postp, 95))} | ${
+      f(pct(inf, 50))
+    } | ${f(pct(srv, 50))} | ${f(pct(rt, 50))} | ${f(pct(rt, 95))} | ${
+      (pct(rt, 50) / pct(run, 50)).toFixed(2)
+    }x |`,
+  );
+}

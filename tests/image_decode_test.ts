@@ -1,0 +1,125 @@
+import assert from "node:assert/strict";
+import sharp from "sharp";
+import { BadRequestError } from "../shared/errors.ts";
+import { decodeImage, sniffImageFormat } from "../shared/image/decode.ts";
+import { wrapRawFrame } from "../shared/image/raw_frame.ts";
+import { vtestFramesJpeg } from "./support/media.ts";
+
+Deno.test("a real vtest JPEG decodes to a 768x576 RGB frame", async () => {
+  const [jpeg] = await vtestFramesJpeg([100]);
+  const frame = await decodeImage(jpeg!);
+  assert.deepEqual([frame.width, frame.height, frame.channels, frame.layout], [768, 576, 3, "rgb"]);
+  assert.equal(frame.data.length, 768 * 576 * 3);
+  assert.ok(frame.data.some((v) => v > 0));
+});
+
+Deno.test("PNG with alpha and grayscale PNG both decode to 3-channel RGB", async () => {
+  const rgba = await sharp(Uint8Array.from([10, 20, 30, 128, 40, 50, 60, 255]), {
+    raw: { width: 2, height: 1, channels: 4 },
+  })
+    .png().toBuffer();
+  const a = await decodeImage(new Uint8Array(rgba));
+  assert.deepEqual([a.width, a.height, a.channels], [2, 1, 3]);
+  assert.deepEqual([...a.data.slice(3, 6)], [40, 50, 60]);
+  const gray = await sharp(new Uint8Array(4).fill(77), {
+    raw: { width: 2, height: 2, channels: 1 },
+  }).png().toBuffer();
+  const g = await decodeImage(new Uint8Array(gray));
+  assert.deepEqual([...g.data.slice(0, 3)], [77, 77, 77]);
+});
+
+Deno.test("non-image bytes, an empty body and a wrong content type are 400s with a reason", async () => {
+  await assert.rejects(
+    decodeImage(new TextEncoder().encode("hello, not an image")),
+    (e: unknown) => e instanceof BadRequestError && /not a JPEG or PNG/.test(e.message),
+  );
+  await assert.rejects(decodeImage(new Uint8Array(0)), /empty/);
+  const [jpeg] = await vtestFramesJpeg([100]);
+  await assert.rejects(
+    decodeImage(jpeg!, { expect: "png" }),
+    /jpeg image but the content type says png/,
+  );
+});
+
+Deno.test("a truncated JPEG is rejected instead of decoding half a grey frame", async () => {
+  const [jpeg] = await vtestFramesJpeg([100]);
+  const cut = jpeg!.subarray(0, Math.floor(jpeg!.length / 2));
+  assert.equal(sniffImageFormat(cut), "jpeg");
+  await assert.rejects(
+    decodeImage(cut),
+    (e: unknown) =>
+      e instanceof BadRequestError && /cannot decode jpeg image: .*premature end/i.test(e.message),
+  );
+});
+
+Deno.test("a corrupt PNG and an image over the pixel limit are 400s", async () => {
+  const png = new Uint8Array(
+    await sharp(new Uint8Array(300), { raw: { width: 10, height: 10, channels: 3 } }).png()
+      .toBuffer(),
+  );
+  const corrupt = png.slice();
+  corrupt.fill(0, 20, 60);
+  await assert.rejects(decodeImage(corrupt), BadRequestError);
+  await assert.rejects(decodeImage(png, { maxPixels: 50 }), BadRequestError);
+});
+
+Deno.test("raw frames are wrapped without copying when the byte count matches the format", () => {
+  const data = new Uint8Array(4 * 2 * 3);
+  const f = wrapRawFrame({ data, width: 4, height: 2, format: "bgr24" });
+  assert.equal(f.data, data);
+  assert.deepEqual([f.layout, f.channels], ["bgr", 3]);
+  assert.equal(
+    wrapRawFrame({ data: new Uint8Array(8), width: 4, height: 2, format: "gray8" }).layout,
+    "gray",
+  );
+  assert.equal(
+    wrapRawFrame({ data: new Uint8Array(32), width: 4, height: 2, format: "rgba" }).channels,
+    4,
+  );
+});
+
+Deno.test("raw frames with a wrong size or bad dimensions are 400s naming the numbers", () => {
+  assert.throws(
+    () => wrapRawFrame({ data: new Uint8Array(23), width: 4, height: 2, format: "rgb24" }),
+    (e: unknown) => e instanceof BadRequestError && /needs 24 bytes, got 23/.test(e.message),
+  );
+  assert.throws(
+    () => wrapRawFrame({ data: new Uint8Array(0), width: 0, height: 2, format: "rgb24" }),
+    /width must be an integer/,
+  );
+  assert.throws(
+    () => wrapRawFrame({ data: new Uint8Array(0), width: 1.5, height: 2, format: "rgb24" }),
+    /width/,
+  );
+  assert.throws(
+    () =>
+      wrapRawFrame({
+        data: new Uint8Array(300),
+        width: 10,
+        height: 10,
+        format: "rgb24",
+        maxPixels: 99,
+      }),
+    /exceeds the limit/,
+  );
+});
+
+Deno.test("decoding straight to a detector size keeps the aspect ratio and reports the source size", async () => {
+  const [jpeg] = await vtestFramesJpeg([100]);
+  const small = await decodeImage(jpeg!, { fitWithin: 320 });
+  assert.deepEqual([small.width, small.height, small.channels], [320, 240, 3]);
+  assert.deepEqual(small.source, { width: 768, height: 576 });
+  assert.equal(small.data.length, 320 * 240 * 3);
+  const same = await decodeImage(jpeg!, { fitWithin: 768 });
+  assert.equal(same.source, undefined, "no scaling needed, no source");
+  const cut = jpeg!.subarray(0, Math.floor(jpeg!.length / 2));
+  await assert.rejects(decodeImage(cut, { fitWithin: 320 }), BadRequestError);
+});
+
+Deno.test("grey+alpha PNG expands to RGB dropping alpha", async () => {
+  const ga = await sharp(Uint8Array.from([90, 10, 200, 255]), {
+    raw: { width: 2, height: 1, channels: 2 },
+  }).png().toBuffer();
+  const f = await decodeImage(new Uint8Array(ga));
+  assert.deepEqual([f.channels, f.layout, [...f.data]], [3, "rgb", [90, 90, 90, 200, 200, 200]]);
+});

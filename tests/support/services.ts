@@ -297,6 +297,10 @@ export interface RedisServer {
   stop(): Promise<void>;
   /** Starts it again on the same port (after {@link RedisServer.stop}). */
   start(): Promise<void>;
+  /** Freezes it (SIGSTOP): connections stay open but nothing answers, like a hung server. */
+  pause(): void;
+  /** Thaws a paused server (SIGCONT). */
+  resume(): void;
   /** Stops it and removes its temp dir. */
   close(): Promise<void>;
 }
@@ -345,7 +349,14 @@ export async function startRedis(): Promise<RedisServer> {
     url: `redis://127.0.0.1:${port}`,
     start,
     stop,
+    pause: () => {
+      if (pid !== null) Deno.kill(pid, "SIGSTOP");
+    },
+    resume: () => {
+      if (pid !== null) Deno.kill(pid, "SIGCONT");
+    },
     close: async () => {
+      if (pid !== null) Deno.kill(pid, "SIGCONT");
       await stop();
       await removeTempDir(dir);
     },

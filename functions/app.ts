@@ -19,6 +19,7 @@ import { createDetectionStore } from "../shared/cache/detection_store.ts";
 import { createCameraActivity } from "../shared/camera_activity.ts";
 import type { Config } from "../shared/config.ts";
 import { createDetector, type Detector } from "../shared/detector/detector.ts";
+import { createFrameBatcher } from "../shared/detector/frame_batcher.ts";
 import { ServiceUnavailableError } from "../shared/errors.ts";
 import { createKafkaClient } from "../shared/events/kafka_client.ts";
 import { createEventLogSink } from "../shared/events/event_log_sink.ts";
@@ -156,8 +157,13 @@ async function loadDetector(
       backend: detector.backend,
       model: detector.model.id,
       input_size: detector.model.input_size,
+      max_batch: detector.model.dynamic_batch ? d.max_batch : 1,
     });
-    return { detector, error: null };
+    // Concurrent requests (several cameras) share session runs when the model takes a batch.
+    const batched = detector.model.dynamic_batch
+      ? createFrameBatcher(detector, { maxBatch: d.max_batch })
+      : detector;
+    return { detector: batched, error: null };
   } catch (err) {
     const error = (err as Error).message;
     logger.error("detector unavailable: /detect answers 503 and /health is unhealthy", {

@@ -17,7 +17,8 @@ import {
   ServiceUnavailableError,
   UnsupportedMediaTypeError,
 } from "../shared/errors.ts";
-import { jsonResponse, mediaType, readBodyBytes } from "../shared/http.ts";
+import { z } from "zod";
+import { jsonResponse, mediaType, readJson } from "../shared/http.ts";
 import type { Logger } from "../shared/logger.ts";
 import type { DeliveryResult, Publisher } from "../shared/events/publisher.ts";
 import { type Handler, requireMethod } from "./router.ts";
@@ -49,13 +50,8 @@ export function createPublishHandler(deps: PublishHandlerDeps): Handler {
     if (type !== "application/json") throw new UnsupportedMediaTypeError(type, JSON_TYPES);
     const wait = parseWait(url.searchParams.get("wait"));
 
-    const bytes = await readBodyBytes(req, limit);
-    let body: unknown;
-    try {
-      body = JSON.parse(new TextDecoder().decode(bytes));
-    } catch (err) {
-      throw new BadRequestError(`body is not valid JSON: ${(err as Error).message}`);
-    }
+    // The publisher validates against the event schemas itself (422 listing every issue).
+    const body = await readJson(req, z.unknown(), limit);
     const receipt = deps.publisher.publish(body); // throws 422 / 429 / 503
     const accepted = {
       event_id: receipt.event_id,

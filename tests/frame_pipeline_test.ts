@@ -515,10 +515,12 @@ Deno.test("a full event queue is reported in events.rejected with the reason, ne
   ]);
   assert.ok(warnings.every((w) => w.level === "warn" && w.camera_id === "cam-a"));
 
-  // Once there is room again, events flow.
+  // Once there is room again, events flow, and the refused alert did not start a cooldown:
+  // the same unauthorised face on the next frame is alerted on.
   h.publisher.full = false;
-  const next = await runFrame(h.pipeline, pframe("cam-a", 2), []);
-  assert.equal((next.after as unknown as AfterResult).events.published.length, 1);
+  const next = await runFrame(h.pipeline, pframe("cam-a", 2), [PERSON_A]);
+  assert.equal((next.after as unknown as AfterResult).events.rejected.length, 0);
+  assert.deepEqual(ofType(h.publisher.events, "alert").map((e) => e.face_id), ["bob"]);
 });
 
 Deno.test("a recognizer failure is logged and the frame still succeeds with its motion event", async () => {

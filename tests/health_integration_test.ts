@@ -33,8 +33,7 @@ async function waitFor(
 Deno.test({
   name:
     "health follows real Redis and Kafka outages: healthy -> degraded -> healthy, never hanging",
-  ...requireService("redis"),
-  ...requireService("kafka"),
+  ...requireService("redis", "kafka"),
   sanitizeOps: false,
   sanitizeResources: false,
   async fn() {

@@ -10,10 +10,6 @@ import { l2Normalize } from "./face_schemas.ts";
 import type { FaceEmbedder } from "./face_types.ts";
 import { rgbOffsets } from "./pixels.ts";
 
-/** sha256 of the MobileFaceNet model this embedder was written against. */
-export const MOBILEFACENET_SHA256 =
-  "f055d9c9a4d826d198c42666590fdefa0fdc1374a75ccb6306c3d1b1bf8f74c5";
-
 /** Options of {@link createMobileFaceNetEmbedder}. */
 export interface MobileFaceNetOptions {
   /** A session of `mobilefacenet-128.onnx`. */

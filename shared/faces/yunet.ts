@@ -15,9 +15,6 @@ import type { OnnxSession } from "../onnx/session.ts";
 import type { DetectedFace, FaceDetector, Point } from "./face_types.ts";
 import { rgbOffsets, sampleBilinear } from "./pixels.ts";
 
-/** sha256 of the YuNet model this decoder was written against. */
-export const YUNET_SHA256 = "ebafce4e3c118d6554634be5c27ab333b4c047a9a8c3faf1d7cf93101c22f0f0";
-
 const STRIDES = [8, 16, 32] as const;
 
 /** Options of {@link createYuNetDetector}. */

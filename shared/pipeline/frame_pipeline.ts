@@ -80,13 +80,16 @@ export function createFramePipeline(deps: FramePipelineDeps): FramePipeline {
     return n;
   };
 
+  /** Publishes each event, recording accepted and refused ones; returns the accepted ids. */
   const publish = (
     events: FessEvent[],
     out: { published: string[]; rejected: { event_id: string; reason: string }[] },
-  ) => {
+  ): Set<string> => {
+    const accepted = new Set<string>();
     for (const e of events) {
       try {
         out.published.push(deps.publisher.publish(e).event_id);
+        accepted.add(e.event_id);
       } catch (err) {
         out.rejected.push({ event_id: e.event_id, reason: (err as Error).message });
         log.warn("event not accepted", {
@@ -96,30 +99,38 @@ export function createFramePipeline(deps: FramePipelineDeps): FramePipeline {
         });
       }
     }
+    return accepted;
   };
 
+  // The cooldown starts only when an alert is accepted: a refused alert (full queue) must not
+  // silence the next frame's alert for the same face.
   const alertsFor = (
     faces: FaceRecognitionEvent[],
     base: { camera_id: string; frame_number: number; timestamp: string },
-  ) => {
+  ): { key: string; event: FessEvent }[] => {
     const t = now();
-    const alerts: FessEvent[] = [];
+    const alerts: { key: string; event: FessEvent }[] = [];
+    const thisFrame = new Set<string>();
     for (const f of faces) {
       if (f.authorized) continue;
       const key = `${f.camera_id}\u0000${f.face_id ?? "unknown"}`;
       const last = lastAlert.get(key);
+      if (thisFrame.has(key)) continue;
       if (last !== undefined && t - last < deps.alertCooldownSeconds * 1000) continue;
-      lastAlert.set(key, t);
+      thisFrame.add(key);
       const known = f.face_id !== null;
-      alerts.push(createAlertEvent({
-        ...base,
-        alert_type: known ? "unauthorized_face" : "unknown_face",
-        severity: "warning",
-        message: known
-          ? `face ${f.face_id} is not authorised on camera ${f.camera_id}`
-          : `unknown face on camera ${f.camera_id}`,
-        face_id: f.face_id,
-      }));
+      alerts.push({
+        key,
+        event: createAlertEvent({
+          ...base,
+          alert_type: known ? "unauthorized_face" : "unknown_face",
+          severity: "warning",
+          message: known
+            ? `face ${f.face_id} is not authorised on camera ${f.camera_id}`
+            : `unknown face on camera ${f.camera_id}`,
+          face_id: f.face_id,
+        }),
+      });
     }
     if (lastAlert.size > 10_000) {
       for (const [k, v] of lastAlert) {
@@ -199,7 +210,10 @@ export function createFramePipeline(deps: FramePipelineDeps): FramePipeline {
         } catch (err) {
           log.error("face recognition failed", { camera_id: f.cameraId, error: err });
         }
-        publish([...faces, ...alertsFor(faces, base)], events);
+        publish(faces, events);
+        const alerts = alertsFor(faces, base);
+        const accepted = publish(alerts.map((a) => a.event), events);
+        for (const a of alerts) if (accepted.has(a.event.event_id)) lastAlert.set(a.key, now());
       }
 
       return {

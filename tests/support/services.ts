@@ -105,15 +105,19 @@ function isCi(): boolean {
 const warned = new Set<ServiceName>();
 
 /**
- * Deno.test option fragment. Outside CI it ignores the test (printing the install command once)
- * when the service cannot be started here; with `CI=true` it never ignores, so a missing
- * service fails the test instead of passing silently.
+ * Deno.test option fragment for a test that needs `names`. Outside CI it ignores the test
+ * (printing each missing service's install command once) when any of them cannot be started
+ * here; with `CI=true` it never ignores, so a missing service fails the test instead of
+ * passing silently.
  */
-export function requireService(name: ServiceName): { ignore: boolean } {
+export function requireService(...names: ServiceName[]): { ignore: boolean } {
   if (isCi()) return { ignore: false };
-  const reason = serviceUnavailableReason(name);
-  if (reason === null) return { ignore: false };
-  if (!warned.has(name)) {
+  let ignore = false;
+  for (const name of names) {
+    const reason = serviceUnavailableReason(name);
+    if (reason === null) continue;
+    ignore = true;
+    if (warned.has(name)) continue;
     warned.add(name);
     const bar = "!".repeat(100);
     // deno-lint-ignore no-console
@@ -123,7 +127,7 @@ export function requireService(name: ServiceName): { ignore: boolean } {
         `!!! (with CI=true these tests fail instead of being skipped)\n${bar}\n`,
     );
   }
-  return { ignore: true };
+  return { ignore };
 }
 
 // ---------------------------------------------------------------------------------------------

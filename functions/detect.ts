@@ -137,12 +137,14 @@ export function createDetectHandler(deps: DetectHandlerDeps): Handler {
 
     let detections: Detection[] = [];
     let timing = { preprocess_ms: 0, inference_ms: 0, postprocess_ms: 0 };
+    let batchSize = 0;
     let afterMs: number | undefined;
     if (run) {
       const d0 = performance.now();
       const [result] = await deps.detector.detect([frame]);
       detections = result!.detections;
       timing = result!.timing;
+      batchSize = result!.batch_size;
       const seconds = (t1 - t0 + performance.now() - d0) / 1000;
       if (deps.metrics) {
         deps.metrics.detectionLatency.observe({ camera_id: cameraId }, seconds);
@@ -179,6 +181,8 @@ export function createDetectHandler(deps: DetectHandlerDeps): Handler {
         preprocess_ms: ms(timing.preprocess_ms),
         inference_ms: ms(timing.inference_ms),
         postprocess_ms: ms(timing.postprocess_ms),
+        // Frames in the session run this frame shared (stage times are for that whole run).
+        batch_size: batchSize,
         ...(beforeMs === undefined ? {} : { before_hook_ms: ms(beforeMs) }),
         ...(afterMs === undefined ? {} : { after_hook_ms: ms(afterMs) }),
         total_ms: ms(performance.now() - started),

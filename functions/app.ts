@@ -153,12 +153,6 @@ async function loadDetector(
       warmup: d.warmup,
       logger,
     });
-    logger.info("detector ready", {
-      backend: detector.backend,
-      model: detector.model.id,
-      input_size: detector.model.input_size,
-      max_batch: detector.model.dynamic_batch ? d.max_batch : 1,
-    });
     // Concurrent requests (several cameras) share session runs when the model takes a batch.
     const batched = detector.model.dynamic_batch
       ? createFrameBatcher(detector, { maxBatch: d.max_batch })

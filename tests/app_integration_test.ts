@@ -12,10 +12,12 @@ import sharp from "sharp";
 import { createApp } from "../functions/app.ts";
 import { getModelManifest } from "../models/registry.ts";
 import { loadConfig } from "../shared/config.ts";
-import { type FessEvent, FessEventSchema } from "../shared/events.ts";
 import { silentLogger } from "../shared/logger.ts";
 import { mediaPath, modelPath, modelsDir } from "./support/media.ts";
 import { requireService, startKafka, startRedis } from "./support/services.ts";
+import { consumeEvents } from "./support/kafka_consume.ts";
+import type { FessEvent } from "../shared/events.ts";
+import { find, parseExposition } from "./support/prometheus_text.ts";
 
 const integration = {
   // Either service missing ignores the test (outside CI); spreading both would let the second
@@ -26,55 +28,6 @@ const integration = {
 };
 
 const API_KEY = "integration-test-key-0123456789";
-
-interface Consumed {
-  readonly topic: string;
-  readonly key: string | null;
-  readonly raw: unknown;
-  readonly event: FessEvent;
-}
-
-/** Reads `topics` from the beginning until `until` says enough (or 30 s pass). */
-async function consume(
-  brokers: string[],
-  topics: string[],
-  until: (got: Consumed[]) => boolean,
-): Promise<Consumed[]> {
-  const kafka = new Kafka({ brokers, clientId: "fess-app-test", logLevel: logLevel.NOTHING });
-  const consumer = kafka.consumer({ groupId: `app-test-${crypto.randomUUID()}` });
-  const got: Consumed[] = [];
-  await consumer.connect();
-  try {
-    await consumer.subscribe({ topics, fromBeginning: true });
-    await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(
-        () => reject(new Error(`consumed ${got.length} records before timing out`)),
-        30_000,
-      );
-      consumer.run({
-        eachMessage: ({ topic, message }) => {
-          const raw: unknown = JSON.parse(message.value!.toString());
-          // Every record on FESS topics must satisfy the published contract.
-          const parsed = FessEventSchema.safeParse(raw);
-          if (!parsed.success) {
-            clearTimeout(timer);
-            reject(new Error(`record on ${topic} fails FessEventSchema: ${parsed.error.message}`));
-            return Promise.resolve();
-          }
-          got.push({ topic, key: message.key?.toString() ?? null, raw, event: parsed.data });
-          if (until(got)) {
-            clearTimeout(timer);
-            resolve();
-          }
-          return Promise.resolve();
-        },
-      }).catch(reject);
-    });
-  } finally {
-    await consumer.disconnect();
-  }
-  return got;
-}
 
 /** Records on each topic (sum of partition high watermarks). */
 async function topicSizes(brokers: string[], topics: string[]): Promise<Record<string, number>> {
@@ -95,15 +48,7 @@ async function topicSizes(brokers: string[], topics: string[]): Promise<Record<s
 
 /** Value of the Prometheus sample `name{labels...}` (label order ignored), or null. */
 function sample(text: string, name: string, labels: Record<string, string>): number | null {
-  for (const line of text.split("\n")) {
-    const m = /^([a-zA-Z_:][\w:]*)(?:\{(.*)\})? (\S+)$/.exec(line);
-    if (!m || m[1] !== name) continue;
-    const have = new Map(
-      [...(m[2] ?? "").matchAll(/(\w+)="((?:[^"\\]|\\.)*)"/g)].map((x) => [x[1]!, x[2]!]),
-    );
-    if (Object.entries(labels).every(([k, v]) => have.get(k) === v)) return Number(m[3]);
-  }
-  return null;
+  return find(parseExposition(text), name, labels)[0]?.value ?? null;
 }
 
 interface FaceBox {
@@ -380,7 +325,7 @@ Deno.test({
         const faces = first!.faces!;
         const expected = 1 + faces.length + 2;
         const all = [topics.motion, topics.face, topics.alert];
-        const got = await consume(broker.brokers, all, (g) => g.length >= expected);
+        const got = await consumeEvents(broker.brokers, all, (g) => g.length >= expected, 30_000);
         assert.equal(got.length, expected);
         // Exactly what was published, nothing for the still frame 2.
         assert.deepEqual(await topicSizes(broker.brokers, all), {

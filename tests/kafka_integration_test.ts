@@ -6,10 +6,9 @@
  * event_id to show that every accepted event arrived).
  */
 import assert from "node:assert/strict";
-import { Kafka, logLevel } from "kafkajs";
 import { silentLogger } from "../shared/logger.ts";
-import { type FessEvent, parseEvent } from "../shared/events.ts";
-import { createKafkaClient, registerSnappyCodec } from "../shared/events/kafka_client.ts";
+import type { FessEvent } from "../shared/events.ts";
+import { createKafkaClient } from "../shared/events/kafka_client.ts";
 import { type AcksMode, createKafkaProducer } from "../shared/events/kafka_producer.ts";
 import {
   createPublisher,
@@ -20,66 +19,14 @@ import { createSpool } from "../shared/events/spool.ts";
 import { ensureTopics, type TopicMap } from "../shared/events/topics.ts";
 import type { CompressionName } from "../shared/events/kafka_client.ts";
 import { type KafkaBroker, requireService, startKafka } from "./support/services.ts";
+import { consumeEvents } from "./support/kafka_consume.ts";
 import { alertEvent, faceEvent, motionEvent, statusEvent } from "./support/event_fixtures.ts";
 
 const kafkaTest = { ...requireService("kafka"), sanitizeOps: false, sanitizeResources: false };
 
-interface Consumed {
-  readonly topic: string;
-  readonly partition: number;
-  readonly offset: string;
-  readonly key: string | null;
-  readonly headers: Record<string, string>;
-  readonly event: FessEvent;
-}
-
 function uniqueTopics(tag: string): TopicMap {
   const s = `${tag}.${crypto.randomUUID().slice(0, 8)}`;
   return { motion: `motion.${s}`, face: `face.${s}`, alert: `alert.${s}`, system: `status.${s}` };
-}
-
-/** Reads `topics` from the beginning until `until` says enough (or 60 s pass). */
-async function consume(
-  brokers: string[],
-  topics: string[],
-  until: (got: Consumed[]) => boolean,
-): Promise<Consumed[]> {
-  registerSnappyCodec();
-  const kafka = new Kafka({ brokers, clientId: "fess-test-consumer", logLevel: logLevel.NOTHING });
-  const consumer = kafka.consumer({ groupId: `test-${crypto.randomUUID()}` });
-  const got: Consumed[] = [];
-  await consumer.connect();
-  try {
-    await consumer.subscribe({ topics, fromBeginning: true });
-    await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(
-        () => reject(new Error(`consumed ${got.length} records before timing out`)),
-        60_000,
-      );
-      consumer.run({
-        eachMessage: ({ topic, partition, message }) => {
-          const headers: Record<string, string> = {};
-          for (const [k, v] of Object.entries(message.headers ?? {})) headers[k] = String(v);
-          got.push({
-            topic,
-            partition,
-            offset: message.offset,
-            key: message.key?.toString() ?? null,
-            headers,
-            event: parseEvent(message.value!.toString()),
-          });
-          if (until(got)) {
-            clearTimeout(timer);
-            resolve();
-          }
-          return Promise.resolve();
-        },
-      }).catch(reject);
-    });
-  } finally {
-    await consumer.disconnect();
-  }
-  return got;
 }
 
 function kafkaPublisher(
@@ -140,7 +87,7 @@ Deno.test({
     await publisher.close();
     for (const r of results) assert.equal(r.status, "delivered", JSON.stringify(r));
 
-    const got = await consume(broker.brokers, all, (g) => g.length >= events.length);
+    const got = await consumeEvents(broker.brokers, all, (g) => g.length >= events.length);
     assert.equal(got.length, 4);
     for (const e of events) {
       const c = got.find((g) => g.event.event_id === e.event_id)!;
@@ -176,7 +123,11 @@ Deno.test({
     await Promise.all(receipts.map((r) => r.delivery));
     await publisher.close();
 
-    const got = await consume(broker.brokers, [topics.motion], (g) => g.length >= receipts.length);
+    const got = await consumeEvents(
+      broker.brokers,
+      [topics.motion],
+      (g) => g.length >= receipts.length,
+    );
     const partitionsUsed = new Set(got.map((g) => g.partition));
     assert.ok(partitionsUsed.size > 1, "5 cameras over 3 partitions use more than one");
     for (const cam of cameras) {
@@ -208,7 +159,11 @@ Deno.test({
       await publisher.close();
       assert.ok(results.every((r) => r.status === "delivered"), compression);
 
-      const got = await consume(broker.brokers, [topics.motion], (g) => g.length >= events.length);
+      const got = await consumeEvents(
+        broker.brokers,
+        [topics.motion],
+        (g) => g.length >= events.length,
+      );
       const byId = new Map(got.map((g) => [g.event.event_id, g.event]));
       for (const e of events) {
         assert.deepEqual(byId.get(e.event_id), e, `${compression} round trip`);
@@ -284,7 +239,11 @@ Deno.test({
           `acks=${acks}: offsets 0..24 in one partition`,
         );
       }
-      const got = await consume(broker.brokers, [topics.alert], (g) => g.length >= events.length);
+      const got = await consumeEvents(
+        broker.brokers,
+        [topics.alert],
+        (g) => g.length >= events.length,
+      );
       assert.deepEqual(got.map((g) => g.event), events, `acks=${acks}`);
     }
     await broker.close();
@@ -344,7 +303,7 @@ Deno.test({
 
       const wanted = new Set(accepted.map((e) => e.event_id));
       const seen = new Set<string>();
-      const got = await consume(broker.brokers, [topics.motion], (g) => {
+      const got = await consumeEvents(broker.brokers, [topics.motion], (g) => {
         const last = g[g.length - 1]!;
         if (wanted.has(last.event.event_id)) seen.add(last.event.event_id);
         return seen.size >= wanted.size;

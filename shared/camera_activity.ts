@@ -49,6 +49,8 @@ export function createCameraActivity(options: CameraActivityOptions): CameraActi
       const c = cams.get(cameraId);
       if (!c) {
         cams.set(cameraId, { last: t, fps: 0 });
+        // Idle cameras are pruned at scrape time (refresh), not on every frame.
+        options.metrics.activeCameras.set(cams.size);
       } else {
         const gap = (t - c.last) / 1000;
         if (gap > 0) {
@@ -58,7 +60,6 @@ export function createCameraActivity(options: CameraActivityOptions): CameraActi
         c.last = t;
         options.metrics.fps.set({ camera_id: cameraId }, Math.round(c.fps * 100) / 100);
       }
-      refresh();
     },
     refresh,
     fps: (cameraId) => cams.get(cameraId)?.fps ?? 0,

@@ -110,43 +110,20 @@ export function letterboxInto(
   const add0 = -norm.mean[0] * mul0, add1 = -norm.mean[1] * mul1, add2 = -norm.mean[2] * mul2;
   const o0 = offset, o1 = offset + plane, o2 = offset + 2 * plane;
 
-  // Horizontal taps once per column: byte offsets of the two neighbours and the weight.
+  // Taps once per column and per row (OpenCV's bilinear rule), then scaled to byte offsets.
+  const xs = bilinearTaps(rw, frame.width);
+  const ys = bilinearTaps(rh, frame.height);
   const xa = new Int32Array(rw);
   const xb = new Int32Array(rw);
-  const xw = new Float32Array(rw);
-  const fxScale = frame.width / rw;
   for (let x = 0; x < rw; x++) {
-    let fx = (x + 0.5) * fxScale - 0.5;
-    let sx = Math.floor(fx);
-    fx -= sx;
-    if (sx < 0) {
-      sx = 0;
-      fx = 0;
-    }
-    if (sx >= frame.width - 1) {
-      sx = frame.width - 1;
-      fx = 0;
-    }
-    xa[x] = sx * ch;
-    xb[x] = Math.min(sx + 1, frame.width - 1) * ch;
-    xw[x] = fx;
+    xa[x] = xs.lo[x]! * ch;
+    xb[x] = xs.hi[x]! * ch;
   }
-  const fyScale = frame.height / rh;
+  const xw = xs.weight;
   for (let y = 0; y < rh; y++) {
-    let fy = (y + 0.5) * fyScale - 0.5;
-    let sy = Math.floor(fy);
-    fy -= sy;
-    if (sy < 0) {
-      sy = 0;
-      fy = 0;
-    }
-    if (sy >= frame.height - 1) {
-      sy = frame.height - 1;
-      fy = 0;
-    }
-    const rowA = sy * rowStride;
-    const rowB = Math.min(sy + 1, frame.height - 1) * rowStride;
-    const wy = fy;
+    const rowA = ys.lo[y]! * rowStride;
+    const rowB = ys.hi[y]! * rowStride;
+    const wy = ys.weight[y]!;
     const dstRow = y * dstWidth;
     for (let x = 0; x < rw; x++) {
       const a = rowA + xa[x]!, b = rowA + xb[x]!, c = rowB + xa[x]!, d = rowB + xb[x]!;
@@ -176,6 +153,37 @@ export function letterboxInto(
     out.fill(norm.padValue * mul2 + add2, o2 + start, o2 + plane);
   }
   return g;
+}
+
+/**
+ * Source neighbours and weights of each destination index when `srcSize` samples are resized
+ * to `dstSize` (pixel-centre mapping, clamped at the edges like cv2.resize INTER_LINEAR).
+ */
+function bilinearTaps(
+  dstSize: number,
+  srcSize: number,
+): { lo: Int32Array; hi: Int32Array; weight: Float64Array } {
+  const lo = new Int32Array(dstSize);
+  const hi = new Int32Array(dstSize);
+  const weight = new Float64Array(dstSize);
+  const scale = srcSize / dstSize;
+  for (let i = 0; i < dstSize; i++) {
+    let f = (i + 0.5) * scale - 0.5;
+    let s = Math.floor(f);
+    f -= s;
+    if (s < 0) {
+      s = 0;
+      f = 0;
+    }
+    if (s >= srcSize - 1) {
+      s = srcSize - 1;
+      f = 0;
+    }
+    lo[i] = s;
+    hi[i] = Math.min(s + 1, srcSize - 1);
+    weight[i] = f;
+  }
+  return { lo, hi, weight };
 }
 
 /** Fills one CHW image slot entirely with the normalised pad value (warm-up input). */

@@ -9,7 +9,7 @@
  */
 import type { RawFrame } from "../image/raw_frame.ts";
 import type { Point } from "./face_types.ts";
-import { rgbOffsets, sampleBilinear } from "./pixels.ts";
+import { rgbOffsets, sampleBilinear3 } from "./pixels.ts";
 
 /** ArcFace reference landmarks for a 112x112 crop (eyes, nose, mouth corners). */
 export const ARCFACE_TEMPLATE_112: readonly Point[] = [
@@ -73,7 +73,8 @@ export function alignFace(frame: RawFrame, landmarks: readonly Point[], size = 1
   // Invert dst = R src + t: src = R^-1 (dst - t), R^-1 = [a b; -b a] / (a^2 + b^2).
   const det = t.a * t.a + t.b * t.b;
   const ia = t.a / det, ib = t.b / det;
-  const [ro, go, bo] = rgbOffsets(frame);
+  const rgb = rgbOffsets(frame);
+  const px = new Float64Array(3);
   const out = new Uint8Array(size * size * 3);
   for (let v = 0; v < size; v++) {
     for (let u = 0; u < size; u++) {
@@ -81,9 +82,10 @@ export function alignFace(frame: RawFrame, landmarks: readonly Point[], size = 1
       const x = ia * du + ib * dv;
       const y = -ib * du + ia * dv;
       const o = (v * size + u) * 3;
-      out[o] = Math.round(sampleBilinear(frame, x, y, ro));
-      out[o + 1] = Math.round(sampleBilinear(frame, x, y, go));
-      out[o + 2] = Math.round(sampleBilinear(frame, x, y, bo));
+      sampleBilinear3(frame, x, y, rgb, px);
+      out[o] = Math.round(px[0]!);
+      out[o + 1] = Math.round(px[1]!);
+      out[o + 2] = Math.round(px[2]!);
     }
   }
   return { data: out, width: size, height: size, channels: 3, layout: "rgb" };

@@ -13,7 +13,7 @@ import type { BoundingBox } from "../events.ts";
 import type { RawFrame } from "../image/raw_frame.ts";
 import type { OnnxSession } from "../onnx/session.ts";
 import type { DetectedFace, FaceDetector, Point } from "./face_types.ts";
-import { rgbOffsets, sampleBilinear } from "./pixels.ts";
+import { rgbOffsets, sampleBilinear3 } from "./pixels.ts";
 
 const STRIDES = [8, 16, 32] as const;
 
@@ -62,6 +62,8 @@ export function createYuNetDetector(options: YuNetDetectorOptions): FaceDetector
     const plane = H * W;
     const direct = view.scale === 1;
     const { data, width, channels } = frame;
+    const bgr = [bo, go, ro] as const;
+    const px = new Float64Array(3);
     for (let y = 0; y < nh; y++) {
       for (let x = 0; x < nw; x++) {
         const o = y * W + x;
@@ -74,9 +76,10 @@ export function createYuNetDetector(options: YuNetDetectorOptions): FaceDetector
           // Sample at pixel centres so scaling does not shift the image.
           const sx = view.x0 + (x + 0.5) / view.scale - 0.5;
           const sy = view.y0 + (y + 0.5) / view.scale - 0.5;
-          input[o] = sampleBilinear(frame, sx, sy, bo);
-          input[plane + o] = sampleBilinear(frame, sx, sy, go);
-          input[2 * plane + o] = sampleBilinear(frame, sx, sy, ro);
+          sampleBilinear3(frame, sx, sy, bgr, px);
+          input[o] = px[0]!;
+          input[plane + o] = px[1]!;
+          input[2 * plane + o] = px[2]!;
         }
       }
     }

@@ -182,6 +182,7 @@ const NON_SETTING_VARS = new Set([
   "FESS_MEDIA_DIR",
   "FESS_CACHE_DIR",
   "FESS_MODELS_DIR",
+  "FESS_PYTHON",
 ]);
 
 /** One problem in a configuration. */

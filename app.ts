@@ -1,6 +1,8 @@
 /**
- * Composition root: builds every dependency once from validated settings and mounts the
- * handlers on one router. `main.ts` calls it once; tests call it with their own settings.
+ * Composition root: builds every dependency once from validated settings (passing each module
+ * its settings section) and mounts the handlers on one router. It wires; it holds no logic:
+ * each module owns its loading rules and its health check. `main.ts` calls it once; tests
+ * call it with their own settings.
  *
  * Optional parts degrade instead of stopping the service: without Redis settings the face
  * gallery lives in memory; without Kafka brokers events go to a local JSON-lines log; a
@@ -9,42 +11,26 @@
  *
  * @module
  */
-import { join } from "node:path";
-import { getModelManifest } from "../models/registry.ts";
-import { createAuthenticator } from "../shared/auth.ts";
-import { createMemoryCache } from "../shared/cache/memory_cache.ts";
-import { createRedisCache } from "../shared/cache/redis_cache.ts";
-import type { CacheStore } from "../shared/cache/cache_store.ts";
-import { createDetectionStore } from "../shared/cache/detection_store.ts";
-import { createCameraActivity } from "../shared/camera_activity.ts";
-import type { Config } from "../shared/config.ts";
-import { createDetector, type Detector } from "../shared/detector/detector.ts";
-import { createFrameBatcher } from "../shared/detector/frame_batcher.ts";
-import { ServiceUnavailableError } from "../shared/errors.ts";
-import { createKafkaClient } from "../shared/events/kafka_client.ts";
-import { createEventLogSink } from "../shared/events/event_log_sink.ts";
-import { createKafkaProducer } from "../shared/events/kafka_producer.ts";
-import { createPublisher, type Publisher } from "../shared/events/publisher.ts";
-import { createSpool } from "../shared/events/spool.ts";
-import { ensureTopics } from "../shared/events/topics.ts";
-import type { MessageSink } from "../shared/events/types.ts";
-import { createFaceGallery, type FaceGallery } from "../shared/faces/gallery.ts";
-import { createMobileFaceNetEmbedder } from "../shared/faces/mobilefacenet.ts";
-import { createFaceRecognizer, type FaceRecognizer } from "../shared/faces/recognizer.ts";
-import { createYuNetDetector } from "../shared/faces/yunet.ts";
-import { createHealthService, type HealthCheck, systemHealthCheck } from "../shared/health.ts";
-import type { Logger } from "../shared/logger.ts";
-import { createMetrics, type FessMetrics } from "../shared/metrics.ts";
-import { createMotionGate } from "../shared/motion/motion_gate.ts";
-import { createOnnxSession, type OnnxSession } from "../shared/onnx/session.ts";
-import { createFramePipeline } from "../shared/pipeline/frame_pipeline.ts";
-import { createSystemStatsReader } from "../shared/system_stats.ts";
-import { createCacheHandler } from "./cache.ts";
-import { createDetectHandler } from "./detect.ts";
-import { createHealthHandler } from "./health.ts";
-import { createMetricsHandler } from "./metrics.ts";
-import { createPublishHandler } from "./publish.ts";
-import { createRouter, type Handler, type Mount } from "./router.ts";
+import { createAuthenticator } from "./shared/auth.ts";
+import { cacheHealthCheck, openCache } from "./shared/cache/open_cache.ts";
+import type { Config } from "./shared/config.ts";
+import type { Detector } from "./shared/detector/detector.ts";
+import { loadDetector } from "./shared/detector/load_detector.ts";
+import { openPublisher, publisherHealthCheck } from "./shared/events/open_publisher.ts";
+import type { Publisher } from "./shared/events/publisher.ts";
+import { createFaceGallery, type FaceGallery } from "./shared/faces/gallery.ts";
+import { loadRecognizer } from "./shared/faces/load_recognizer.ts";
+import { createHealthService, systemHealthCheck } from "./shared/health.ts";
+import type { Logger } from "./shared/logger.ts";
+import { createMetrics, type FessMetrics } from "./shared/metrics.ts";
+import { createPipeline, type Pipeline } from "./shared/pipeline/pipeline.ts";
+import { createSystemStatsReader } from "./shared/system_stats.ts";
+import { createDetectHandler } from "./functions/detect.ts";
+import { createPublishHandler } from "./functions/events.ts";
+import { createCacheHandler } from "./functions/faces.ts";
+import { createHealthHandler } from "./functions/health.ts";
+import { createMetricsHandler } from "./functions/metrics.ts";
+import { createRouter, type Handler } from "./functions/router.ts";
 
 /** FESS version reported by liveness. */
 export const VERSION = "0.1.0";
@@ -57,6 +43,8 @@ export interface App {
   readonly detector: Detector | null;
   readonly publisher: Publisher;
   readonly gallery: FaceGallery;
+  /** The frame route, for sources other than HTTP (the camera intake). */
+  readonly pipeline: Pipeline;
   /** Flushes events (delivered or spooled) and closes every dependency. Idempotent. */
   close(): Promise<void>;
 }
@@ -65,148 +53,6 @@ export interface App {
 export interface AppDeps {
   readonly config: Config;
   readonly logger: Logger;
-}
-
-type Closer = () => Promise<void>;
-
-function createCache(config: Config, logger: Logger): CacheStore {
-  const r = config.redis;
-  if (!r.url && !r.host) {
-    logger.info("no Redis configured: the face gallery and detection cache are in memory only");
-    return createMemoryCache();
-  }
-  return createRedisCache({
-    url: r.url,
-    host: r.host,
-    port: r.port,
-    db: r.db,
-    username: r.username,
-    password: r.password,
-    tls: r.tls,
-    connectTimeoutMs: r.connect_timeout_ms,
-    commandTimeoutMs: r.command_timeout_ms,
-    autoPipelining: r.auto_pipelining,
-    maxReconnectDelayMs: r.max_reconnect_delay_ms,
-    keyPrefix: r.key_prefix || undefined,
-    logger,
-  });
-}
-
-async function createEventSink(config: Config, logger: Logger): Promise<MessageSink> {
-  const k = config.kafka;
-  if (k.brokers.length === 0) {
-    logger.info("no Kafka brokers configured: events go to the local event log", {
-      path: k.event_log_path,
-    });
-    return createEventLogSink({ path: k.event_log_path, logger });
-  }
-  const connection = {
-    brokers: k.brokers,
-    clientId: k.client_id,
-    ssl: k.tls,
-    retries: k.retries,
-    sasl: k.sasl.mechanism === "none" ? undefined : {
-      mechanism: k.sasl.mechanism,
-      username: k.sasl.username ?? "",
-      password: k.sasl.password ?? "",
-    },
-  };
-  if (k.create_topics) {
-    try {
-      await ensureTopics({
-        kafka: createKafkaClient({ ...connection, logger }),
-        logger,
-        topics: Object.values(k.topics),
-        partitions: k.topic_partitions,
-        replicationFactor: k.replication_factor,
-      });
-    } catch (err) {
-      // Not fatal: events spool until the broker is reachable; topics may be made by ops.
-      logger.warn("could not ensure Kafka topics", { reason: (err as Error).message });
-    }
-  }
-  return createKafkaProducer({
-    ...connection,
-    logger,
-    acks: k.acks,
-    compression: k.compression,
-    batchBytes: k.batch_bytes,
-    lingerMs: k.linger_ms,
-  });
-}
-
-async function loadDetector(
-  config: Config,
-  logger: Logger,
-): Promise<{ detector: Detector | null; error: string | null }> {
-  const d = config.detector;
-  try {
-    const detector = await createDetector({
-      modelsDir: d.models_dir,
-      manifest: getModelManifest(d.model_id),
-      backend: d.backend,
-      inputSize: d.input_size,
-      scoreThreshold: d.score_threshold,
-      classThresholds: d.class_thresholds,
-      classAllowList: d.classes,
-      maxBatch: d.max_batch,
-      warmup: d.warmup,
-      logger,
-    });
-    // Concurrent requests (several cameras) share session runs when the model takes a batch.
-    const batched = detector.model.dynamic_batch
-      ? createFrameBatcher(detector, { maxBatch: d.max_batch })
-      : detector;
-    return { detector: batched, error: null };
-  } catch (err) {
-    const error = (err as Error).message;
-    logger.error("detector unavailable: /detect answers 503 and /health is unhealthy", {
-      reason: error,
-    });
-    return { detector: null, error };
-  }
-}
-
-async function loadRecognizer(
-  config: Config,
-  deps: { gallery: FaceGallery; metrics: FessMetrics; logger: Logger; closers: Closer[] },
-): Promise<{ recognizer: FaceRecognizer | null; error: string | null }> {
-  const f = config.faces;
-  if (!f.enabled) return { recognizer: null, error: null };
-  const sessions: OnnxSession[] = [];
-  try {
-    const open = async (id: string) => {
-      const manifest = getModelManifest(id);
-      const session = await createOnnxSession({
-        modelPath: join(config.detector.models_dir, manifest.file),
-        sha256: manifest.sha256 ?? undefined,
-        backend: config.detector.backend,
-        logger: deps.logger,
-      });
-      sessions.push(session);
-      return session;
-    };
-    const recognizer = createFaceRecognizer({
-      faceDetector: createYuNetDetector({
-        session: await open(f.detector_model_id),
-        scoreThreshold: f.detection_score,
-      }),
-      embedder: createMobileFaceNetEmbedder({ session: await open(f.embedder_model_id) }),
-      gallery: deps.gallery,
-      minFaceSize: f.min_face_size,
-      metrics: deps.metrics,
-      logger: deps.logger,
-    });
-    deps.closers.push(async () => {
-      for (const s of sessions) await s.close();
-    });
-    return { recognizer, error: null };
-  } catch (err) {
-    for (const s of sessions) await s.close();
-    const error = (err as Error).message;
-    deps.logger.error("face recognition unavailable", { reason: error });
-    return { recognizer: null, error };
-  }
 }
 
 /** Builds the application: dependencies, handlers and router. */
@@ -220,17 +66,10 @@ export async function createApp(deps: AppDeps): Promise<App> {
     );
   }
   // Closed in reverse order of creation.
-  const closers: Closer[] = [];
+  const closers: (() => Promise<void>)[] = [];
 
-  const cache = createCache(config, logger);
+  const cache = await openCache({ settings: config.redis, logger });
   closers.push(() => cache.close());
-  if (cache.kind === "redis") {
-    // A Redis that is down at start is not fatal: the client keeps reconnecting, the gallery
-    // loads on reconnect, and health reports degraded meanwhile.
-    await cache.connect().catch((err) =>
-      logger.warn("Redis not reachable at start", { reason: (err as Error).message })
-    );
-  }
   const gallery = createFaceGallery({
     cache,
     threshold: config.faces.match_threshold,
@@ -243,161 +82,93 @@ export async function createApp(deps: AppDeps): Promise<App> {
   await gallery.start();
   closers.push(() => gallery.close());
 
-  const sink = await createEventSink(config, logger);
-  const publisher = createPublisher({
-    sink,
-    logger,
-    topics: config.kafka.topics,
-    queueCapacity: config.kafka.queue_max,
-    spool: createSpool({ dir: config.kafka.spool_dir, logger }),
-    metrics,
-  });
-  await publisher.start();
+  const publisher = await openPublisher({ settings: config.kafka, logger, metrics });
   closers.push(() => publisher.close());
 
-  const { detector, error: detectorError } = await loadDetector(config, logger);
+  const loaded = await loadDetector({ settings: config.detector, logger });
+  const detector = loaded.detector;
   if (detector) closers.push(() => detector.close());
-  const { recognizer, error: facesError } = await loadRecognizer(config, {
+  const faces = await loadRecognizer({
+    settings: config.faces,
+    models: config.detector,
     gallery,
     metrics,
     logger,
-    closers,
   });
+  closers.push(() => faces.close());
 
-  const activity = createCameraActivity({
-    metrics,
-    idleSeconds: config.motion.camera_idle_seconds,
-  });
-  const pipeline = createFramePipeline({
+  const pipeline = createPipeline({
+    settings: config,
+    detector,
+    detectorError: loaded.error,
     publisher,
-    activity,
+    cache,
+    recognizer: faces.recognizer,
+    metrics,
     logger,
-    motionGate: config.motion.enabled
-      ? createMotionGate({
-        pixelThreshold: config.motion.pixel_threshold,
-        minAreaFraction: config.motion.min_area_fraction,
-        analysisWidth: config.motion.analysis_width,
-        idleSeconds: config.motion.camera_idle_seconds,
-      })
-      : undefined,
-    detectionStore: config.cache.detection_ttl_seconds > 0
-      ? createDetectionStore({ cache, ttlSeconds: config.cache.detection_ttl_seconds })
-      : undefined,
-    recognizer: recognizer ?? undefined,
-    alertCooldownSeconds: config.faces.alert_cooldown_seconds,
   });
 
-  const checks: HealthCheck[] = [
-    {
-      name: "detector",
-      critical: true,
-      check: () =>
-        Promise.resolve(
-          detector
-            ? {
-              healthy: true,
-              backend: detector.backend,
-              model: detector.model.id,
-              input_size: detector.model.input_size,
-              faces: recognizer
-                ? "enabled"
-                : config.faces.enabled
-                ? `unavailable: ${facesError}`
-                : "disabled",
-            }
-            : {
-              healthy: false,
-              backend: null,
-              model: config.detector.model_id,
-              error: detectorError,
-            },
-        ),
-    },
-    {
-      name: "redis",
-      critical: false,
-      async check() {
-        const ping = await cache.ping();
-        return {
-          healthy: ping.ok,
-          mode: cache.kind,
-          latency_ms: ping.latencyMs === null ? null : Math.round(ping.latencyMs * 100) / 100,
-          state: ping.state,
-          faces_indexed: gallery.size,
-          ...(ping.error ? { error: ping.error } : {}),
-        };
-      },
-    },
-    {
-      name: "kafka",
-      critical: false,
-      check: () => {
-        const connected = publisher.state === "connected";
-        return Promise.resolve({
-          healthy: connected,
-          mode: config.kafka.brokers.length > 0 ? "kafka" : "event_log",
-          brokers: config.kafka.brokers,
-          state: publisher.state,
-          queued: publisher.queued,
-          spooled: publisher.spooled,
-          ...(connected
-            ? {}
-            : { error: `event sink is ${publisher.state}; events are spooled to disk` }),
-        });
-      },
-    },
-    systemHealthCheck(createSystemStatsReader(config.health.disk_path), {
-      cpuPercent: config.health.cpu_threshold_percent,
-      memoryPercent: config.health.memory_threshold_percent,
-      diskPercent: config.health.disk_threshold_percent,
-    }),
-  ];
-  const health = createHealthService({ checks, timeoutMs: config.health.check_timeout_ms });
+  const health = createHealthService({
+    checks: [
+      loaded.healthCheck(() => ({ faces: faces.status })),
+      cacheHealthCheck(cache, { details: () => ({ faces_indexed: gallery.size }) }),
+      publisherHealthCheck(publisher, config.kafka),
+      systemHealthCheck(createSystemStatsReader(config.health.disk_path), {
+        cpuPercent: config.health.cpu_threshold_percent,
+        memoryPercent: config.health.memory_threshold_percent,
+        diskPercent: config.health.disk_threshold_percent,
+      }),
+    ],
+    timeoutMs: config.health.check_timeout_ms,
+  });
 
   const limit = config.server.body_limit_bytes;
-  const detectHandler: Handler = detector
-    ? createDetectHandler({
-      detector,
-      logger,
-      metrics,
-      hooks: pipeline,
-      bodyLimitBytes: limit,
-      // Face recognition needs full-resolution frames; without it decode straight to model size.
-      scaledDecode: recognizer === null,
-    })
-    : () => Promise.reject(new ServiceUnavailableError(`detector unavailable: ${detectorError}`));
-  const mounts: Mount[] = [
-    {
-      prefix: "/health",
-      handler: createHealthHandler({ health, ready: () => detector !== null, version: VERSION }),
-      protected: false,
-    },
-    {
-      prefix: "/metrics",
-      handler: createMetricsHandler({
-        registry: metrics.registry,
-        beforeScrape: () => activity.refresh(),
-      }),
-      protected: false,
-    },
-    { prefix: "/detect", handler: detectHandler, protected: true },
-    {
-      prefix: "/faces",
-      handler: createCacheHandler({
-        gallery,
-        faceEncoder: recognizer ?? undefined,
-        logger,
-        bodyLimitBytes: limit,
-      }),
-      protected: true,
-    },
-    {
-      prefix: "/events",
-      handler: createPublishHandler({ publisher, logger, bodyLimitBytes: limit }),
-      protected: true,
-    },
-  ];
-  const fetch = createRouter({ mounts, authenticator, logger, bodyLimitBytes: limit });
+  const fetch = createRouter({
+    mounts: [
+      {
+        prefix: "/health",
+        handler: createHealthHandler({ health, ready: () => detector !== null, version: VERSION }),
+        protected: false,
+      },
+      {
+        prefix: "/metrics",
+        handler: createMetricsHandler({
+          registry: metrics.registry,
+          beforeScrape: () => pipeline.prune(),
+        }),
+        protected: false,
+      },
+      {
+        prefix: "/detect",
+        handler: createDetectHandler({
+          pipeline,
+          bodyLimitBytes: limit,
+          timestampSkewSeconds: config.server.timestamp_skew_seconds,
+          // Face recognition needs full-resolution frames; without it decode to model size.
+          scaledDecodeSize: faces.recognizer ? undefined : detector?.model.input_size,
+        }),
+        protected: true,
+      },
+      {
+        prefix: "/faces",
+        handler: createCacheHandler({
+          gallery,
+          faceEncoder: faces.recognizer ?? undefined,
+          logger,
+          bodyLimitBytes: limit,
+        }),
+        protected: true,
+      },
+      {
+        prefix: "/events",
+        handler: createPublishHandler({ publisher, logger, bodyLimitBytes: limit }),
+        protected: true,
+      },
+    ],
+    authenticator,
+    logger,
+    bodyLimitBytes: limit,
+  });
 
   let closing: Promise<void> | undefined;
   return {
@@ -406,6 +177,7 @@ export async function createApp(deps: AppDeps): Promise<App> {
     detector,
     publisher,
     gallery,
+    pipeline,
     close() {
       closing ??= (async () => {
         for (const close of closers.reverse()) {

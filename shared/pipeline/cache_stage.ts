@@ -1,8 +1,8 @@
 /**
  * Stage 3, the detection cache: stores the frame's detections under
  * `detection:{camera_id}:{frame_number}` without stalling the frame. The write starts at once
- * and runs beside the later stages; at the end the frame waits for it at most `waitMs` from its
- * start. A write still running then goes on in the background (its failure is still counted),
+ * and runs beside the MotionDetection event; then the frame waits for it at most `waitMs` from
+ * its start. A write still running then goes on in the background (its failure is still counted),
  * and the frame reports `cached: false`. When `maxInFlight` writes are already pending (a hung
  * Redis), new writes are skipped and counted instead of piling up.
  *

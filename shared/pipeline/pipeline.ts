@@ -9,7 +9,7 @@
  *   -> motion gate          motion_stage.ts   (still frame: stop here)
  *   -> detector (batched)   detect_stage.ts
  *   -> [tracker]            assigns track ids to the detections (not built yet)
- *   -> detection cache      cache_stage.ts    (started, runs beside the rest, bounded wait)
+ *   -> detection cache      cache_stage.ts    (started, runs beside the event; bounded wait)
  *   -> MotionDetection event
  *   -> faces                faces_stage.ts    (person boxes; later: tracks without identity)
  *   -> alerts               alerts_stage.ts   (later: rules -> alerts)
@@ -220,7 +220,8 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
       const detections = found.detections;
       // 2b. a tracker stage slots in here, assigning track ids to `detections`.
 
-      // 3. detection cache: started now, settled (bounded) at the end
+      // 3. detection cache: started now, settled (bounded) before the CPU-heavy faces stage, so
+      // a blocked event loop cannot make a prompt Redis reply look like a timeout.
       const write: PendingCacheWrite | null = cacheWriter
         ? cacheWriter.write(input.cameraId, frameNumber, timestamp, detections)
         : null;
@@ -237,6 +238,8 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
           frame_height: height,
         }));
 
+      const cached = write ? await write.settle() : null;
+
       // 5. faces
       const recognised = await runFacesStage(
         faces,
@@ -250,7 +253,6 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
       runAlertsStage(alerts, camera, recognised.faces, base, recorder);
 
       camera.latest = { frameNumber, timestamp, detectionRan: true, detections };
-      const cached = write ? await write.settle() : null;
       log.debug("frame processed", {
         camera_id: input.cameraId,
         frame_number: frameNumber,

@@ -9,7 +9,7 @@ WORKDIR /app
 COPY deno.json deno.lock ./
 RUN deno install --frozen
 
-COPY main.ts ./
+COPY main.ts app.ts ./
 COPY functions/ functions/
 COPY shared/ shared/
 COPY models/ models/

@@ -6,7 +6,7 @@
  */
 import { type Config, ConfigError, loadConfig, redactConfig } from "./shared/config.ts";
 import { createLogger } from "./shared/logger.ts";
-import { type App, createApp } from "./functions/app.ts";
+import { type App, createApp } from "./app.ts";
 
 function configOrExit(): Config {
   try {

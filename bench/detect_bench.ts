@@ -11,10 +11,15 @@ import { createDetectHandler } from "../functions/detect.ts";
 import { createRouter } from "../functions/router.ts";
 import { getModelManifest } from "../models/registry.ts";
 import { createAuthenticator } from "../shared/auth.ts";
+import { loadConfig } from "../shared/config.ts";
 import { createDetector } from "../shared/detector/detector.ts";
 import { letterboxInto } from "../shared/detector/letterbox.ts";
+import { createEventLogSink } from "../shared/events/event_log_sink.ts";
+import { createPublisher } from "../shared/events/publisher.ts";
 import { decodeImage } from "../shared/image/decode.ts";
 import { silentLogger } from "../shared/logger.ts";
+import { createMetrics } from "../shared/metrics.ts";
+import { createPipeline } from "../shared/pipeline/pipeline.ts";
 import type { OnnxBackend } from "../shared/onnx/backend.ts";
 import { createOnnxSession } from "../shared/onnx/session.ts";
 import { modelsDir, vtestFramesJpeg } from "../tests/support/media.ts";
@@ -81,10 +86,31 @@ for (const { backend, size, iterations } of PLAN) {
     inputSize: size,
     logger: silentLogger,
   });
+  // The same frame again and again: motion gating off so every POST is detected.
+  const settings = loadConfig({ FESS_MOTION__ENABLED: "false" }, undefined);
+  const eventLog = await Deno.makeTempFile({ suffix: ".jsonl" });
+  const publisher = createPublisher({
+    sink: createEventLogSink({ path: eventLog, logger: silentLogger, fsync: false }),
+    logger: silentLogger,
+  });
+  await publisher.start();
+  const pipeline = createPipeline({
+    settings,
+    detector,
+    publisher,
+    cache: null,
+    recognizer: null,
+    metrics: createMetrics({ defaultMetrics: false }),
+    logger: silentLogger,
+  });
   const router = createRouter({
     mounts: [{
       prefix: "/detect",
-      handler: createDetectHandler({ detector, logger: silentLogger }),
+      handler: createDetectHandler({
+        pipeline,
+        timestampSkewSeconds: settings.server.timestamp_skew_seconds,
+        scaledDecodeSize: size,
+      }),
       protected: false,
     }],
     authenticator: createAuthenticator([]),
@@ -119,6 +145,8 @@ for (const { backend, size, iterations } of PLAN) {
     srv.push(body.timing.total_ms);
   }
   await server.shutdown();
+  await publisher.close();
+  await Deno.remove(eventLog);
   await detector.close();
   write(
     `| ${backend} | ${size} | ${iterations} | ${f(pct(run, 50))} | ${f(pct(run, 95))} | ${

@@ -1,26 +1,20 @@
 /**
- * `POST /detect/{camera_id}`: one frame in (JPEG, PNG or raw pixels), detections out, with a
- * timing breakdown. Frame metadata comes from the query or `X-Frame-*` headers. The lead's
- * pipeline (motion gating, face recognition, events) plugs in through {@link DetectHooks}
- * instead of editing this file; what hooks return is merged into the response.
+ * `POST /detect/{camera_id}`: one frame in (JPEG, PNG or raw pixels), its {@link FrameOutcome}
+ * out. The handler only reads the request (camera id, frame number, timestamp, raw-frame spec
+ * from the query or `X-Frame-*` headers, the body), decodes the pixels and hands the frame to
+ * `pipeline.process`, which runs every stage; all request checks happen before any decoding.
  *
  * @module
  */
 import { z } from "zod";
 import { parseCameraId } from "../shared/camera_id.ts";
-import type { Detection } from "../shared/events.ts";
-import type { Detector } from "../shared/detector/detector.ts";
 import { BadRequestError, NotFoundError, UnsupportedMediaTypeError } from "../shared/errors.ts";
 import { jsonResponse, mediaType, readBodyBytes } from "../shared/http.ts";
 import { type DecodedFrame, decodeImage } from "../shared/image/decode.ts";
-import {
-  DEFAULT_MAX_PIXELS,
-  PixelFormatSchema,
-  type RawFrame,
-  wrapRawFrame,
-} from "../shared/image/raw_frame.ts";
-import type { Logger } from "../shared/logger.ts";
-import type { FessMetrics } from "../shared/metrics.ts";
+import { DEFAULT_MAX_PIXELS, PixelFormatSchema, wrapRawFrame } from "../shared/image/raw_frame.ts";
+import type { FrameSource } from "../shared/pipeline/frame_outcome.ts";
+import { parseFrameTimestamp } from "../shared/pipeline/frame_timestamp.ts";
+import type { Pipeline } from "../shared/pipeline/pipeline.ts";
 import { type Handler, requireMethod } from "./router.ts";
 
 /** Content types `POST /detect` accepts. */
@@ -30,47 +24,23 @@ export const DETECT_CONTENT_TYPES = [
   "application/octet-stream",
 ] as const;
 
-/** What hooks see of a frame. */
-export interface FrameContext {
-  readonly cameraId: string;
-  /** Client frame number, `null` when not given. */
-  readonly frameNumber: number | null;
-  /** Capture time (client-given, else arrival), ISO 8601. */
-  readonly timestamp: string;
-  /** The decoded frame (RGB for JPEG/PNG uploads, as sent for raw ones). */
-  readonly frame: RawFrame;
-  /** How the frame arrived. */
-  readonly source: "jpeg" | "png" | "raw";
-}
-
-/** Extension points around detection. Their results are merged into the response body. */
-export interface DetectHooks {
-  /** Decides whether to run detection (e.g. motion gating); `info` is merged into the response. */
-  beforeDetect?(frame: FrameContext): Promise<{ run: boolean; info?: Record<string, unknown> }>;
-  /** Runs after detection (only when it ran), e.g. face recognition and event publishing. */
-  afterDetect?(frame: FrameContext, detections: Detection[]): Promise<Record<string, unknown>>;
-}
-
 /** Dependencies of {@link createDetectHandler}. */
 export interface DetectHandlerDeps {
-  /** The loaded detector (only `detect`, `backend`, `model` are used). */
-  readonly detector: Pick<Detector, "detect" | "backend" | "model">;
-  readonly logger: Logger;
-  /** Records `fess_detections_total` and `fess_detection_latency_seconds` when given. */
-  readonly metrics?: FessMetrics;
-  readonly hooks?: DetectHooks;
+  /** The frame's route. */
+  readonly pipeline: Pick<Pipeline, "process" | "assertReady">;
   /** Largest accepted body (default 32 MiB). */
   readonly bodyLimitBytes?: number;
   /** Largest accepted frame, width*height (default about 8K UHD). */
   readonly maxPixels?: number;
-  /** Clock for default timestamps. */
+  /** Largest accepted distance of a frame timestamp from now (`server.timestamp_skew_seconds`). */
+  readonly timestampSkewSeconds: number;
+  /** Clock for default timestamps and the timestamp window. */
   readonly now?: () => Date;
   /**
-   * Without hooks nobody needs the full-resolution frame, so JPEG/PNG uploads are decoded
-   * straight to the detector's input size (libjpeg scales while decoding). Default: on without
-   * hooks; hooks that need full resolution (face recognition) leave it off.
+   * Decode JPEG/PNG uploads straight to this size (libjpeg scales while decoding) when nothing
+   * downstream needs full resolution (face recognition does); unset: full decode.
    */
-  readonly scaledDecode?: boolean;
+  readonly scaledDecodeSize?: number;
 }
 
 const ROUTE = new URLPattern({ pathname: "/detect/:camera_id" });
@@ -82,16 +52,15 @@ export function createDetectHandler(deps: DetectHandlerDeps): Handler {
   const limit = deps.bodyLimitBytes ?? 32 * 1024 * 1024;
   const maxPixels = deps.maxPixels ?? DEFAULT_MAX_PIXELS;
   const now = deps.now ?? (() => new Date());
-  const scaled = deps.scaledDecode ?? !deps.hooks;
 
   return async (req) => {
-    const started = performance.now();
     const url = new URL(req.url);
     const match = ROUTE.exec(url);
     if (!match) {
       throw new NotFoundError(`no route for ${url.pathname}; use POST /detect/{camera_id}`);
     }
     requireMethod(req, ["POST"]);
+    deps.pipeline.assertReady();
     const cameraId = parseCameraId(match.pathname.groups.camera_id);
     const type = mediaType(req);
     if (!type || !(DETECT_CONTENT_TYPES as readonly string[]).includes(type)) {
@@ -100,7 +69,14 @@ export function createDetectHandler(deps: DetectHandlerDeps): Handler {
     const param = (query: string, header: string) =>
       url.searchParams.get(query) ?? req.headers.get(header);
     const frameNumber = parseFrameNumber(param("frame_number", "x-frame-number"));
-    const timestamp = parseTimestamp(param("timestamp", "x-frame-timestamp"), now);
+    const rawTimestamp = param("timestamp", "x-frame-timestamp");
+    const arrival = now();
+    const timestamp = rawTimestamp === null || rawTimestamp === ""
+      ? arrival.toISOString()
+      : parseFrameTimestamp(rawTimestamp, {
+        nowMs: arrival.getTime(),
+        skewSeconds: deps.timestampSkewSeconds,
+      });
     const rawSpec = type === "application/octet-stream"
       ? parseRawSpec(
         param("width", "x-frame-width"),
@@ -112,94 +88,29 @@ export function createDetectHandler(deps: DetectHandlerDeps): Handler {
     const body = await readBodyBytes(req, limit);
     const t0 = performance.now();
     let frame: DecodedFrame;
-    let source: FrameContext["source"];
+    let source: FrameSource;
     if (rawSpec) {
       frame = wrapRawFrame({ data: body, ...rawSpec, maxPixels });
       source = "raw";
     } else {
       source = type === "image/png" ? "png" : "jpeg";
-      const fitWithin = scaled ? deps.detector.model.input_size : undefined;
-      frame = await decodeImage(body, { maxPixels, expect: source, fitWithin });
+      frame = await decodeImage(body, {
+        maxPixels,
+        expect: source,
+        fitWithin: deps.scaledDecodeSize,
+      });
     }
-    const t1 = performance.now();
-    const context: FrameContext = { cameraId, frameNumber, timestamp, frame, source };
-
-    let hookInfo: Record<string, unknown> = {};
-    let run = true;
-    let beforeMs: number | undefined;
-    if (deps.hooks?.beforeDetect) {
-      const h0 = performance.now();
-      const decision = await deps.hooks.beforeDetect(context);
-      beforeMs = performance.now() - h0;
-      run = decision.run;
-      hookInfo = { ...decision.info };
-    }
-
-    let detections: Detection[] = [];
-    let timing = { preprocess_ms: 0, inference_ms: 0, postprocess_ms: 0 };
-    let batchSize = 0;
-    let afterMs: number | undefined;
-    if (run) {
-      const d0 = performance.now();
-      const [result] = await deps.detector.detect([frame]);
-      detections = result!.detections;
-      timing = result!.timing;
-      batchSize = result!.batch_size;
-      const seconds = (t1 - t0 + performance.now() - d0) / 1000;
-      if (deps.metrics) {
-        deps.metrics.detectionLatency.observe({ camera_id: cameraId }, seconds);
-        for (const d of detections) {
-          deps.metrics.detectionsTotal.inc({ camera_id: cameraId, object_class: d.class_name });
-        }
-      }
-      if (deps.hooks?.afterDetect) {
-        const h0 = performance.now();
-        hookInfo = { ...hookInfo, ...await deps.hooks.afterDetect(context, detections) };
-        afterMs = performance.now() - h0;
-      }
-    }
-
-    // Hook results go first so they can never overwrite the fields this handler owns.
-    const response = {
-      ...hookInfo,
-      camera_id: cameraId,
-      // A hook may number frames for cameras that do not (events need a frame number).
-      frame_number: frameNumber ??
-        (typeof hookInfo.frame_number === "number" ? hookInfo.frame_number : null),
+    const decodeMs = performance.now() - t0;
+    const outcome = await deps.pipeline.process({
+      cameraId,
+      frameNumber,
       timestamp,
-      width: frame.source?.width ?? frame.width,
-      height: frame.source?.height ?? frame.height,
-      detection_ran: run,
-      model: {
-        id: deps.detector.model.id,
-        backend: deps.detector.backend,
-        input_size: deps.detector.model.input_size,
-      },
-      detections,
-      timing: {
-        decode_ms: ms(t1 - t0),
-        preprocess_ms: ms(timing.preprocess_ms),
-        inference_ms: ms(timing.inference_ms),
-        postprocess_ms: ms(timing.postprocess_ms),
-        // Frames in the session run this frame shared (stage times are for that whole run).
-        batch_size: batchSize,
-        ...(beforeMs === undefined ? {} : { before_hook_ms: ms(beforeMs) }),
-        ...(afterMs === undefined ? {} : { after_hook_ms: ms(afterMs) }),
-        total_ms: ms(performance.now() - started),
-      },
-    };
-    deps.logger.debug("frame detected", {
-      camera_id: cameraId,
-      frame_number: frameNumber,
-      detections: detections.length,
-      ran: run,
+      frame,
+      source,
+      decodeMs,
     });
-    return jsonResponse(response);
+    return jsonResponse(outcome);
   };
-}
-
-function ms(v: number): number {
-  return Math.round(v * 1000) / 1000;
 }
 
 function parseFrameNumber(raw: string | null): number | null {
@@ -211,25 +122,6 @@ function parseFrameNumber(raw: string | null): number | null {
     );
   }
   return parsed.data;
-}
-
-/** Accepts ISO 8601 or a Unix epoch in seconds (or milliseconds when above 1e11). */
-function parseTimestamp(raw: string | null, now: () => Date): string {
-  if (raw === null || raw === "") return now().toISOString();
-  let millis: number;
-  if (/^\d+(\.\d+)?$/.test(raw)) {
-    const n = Number(raw);
-    millis = n > 1e11 ? n : n * 1000;
-  } else {
-    millis = Date.parse(raw);
-  }
-  const date = new Date(millis);
-  if (!Number.isFinite(millis) || Number.isNaN(date.getTime())) {
-    throw new BadRequestError(
-      `timestamp must be ISO 8601 or Unix epoch seconds, got ${JSON.stringify(raw.slice(0, 40))}`,
-    );
-  }
-  return date.toISOString();
 }
 
 function parseRawSpec(

@@ -11,7 +11,7 @@ import { type Handler, requireMethod } from "./router.ts";
 export interface MetricsHandlerDeps {
   readonly registry: Registry;
   /** Refreshes scrape-time state (e.g. drops idle cameras) before rendering. */
-  readonly beforeScrape?: () => void;
+  readonly beforeScrape?: () => unknown;
 }
 
 /** Creates the metrics handler, mounted at `/metrics`. */
@@ -19,7 +19,7 @@ export function createMetricsHandler(deps: MetricsHandlerDeps): Handler {
   return async (req) => {
     if (new URL(req.url).pathname !== "/metrics") throw new NotFoundError("no route here");
     requireMethod(req, ["GET", "HEAD"]);
-    deps.beforeScrape?.();
+    await deps.beforeScrape?.();
     const body = await deps.registry.metrics();
     return new Response(req.method === "HEAD" ? null : body, {
       headers: { "content-type": deps.registry.contentType, "cache-control": "no-store" },

@@ -13,6 +13,7 @@
  *
  * @module
  */
+import { errorMessage } from "./errors.ts";
 import { z } from "zod";
 import YAML from "yaml";
 
@@ -106,6 +107,7 @@ const CacheSchema = z.strictObject({
   face_ttl_seconds: int(0).default(0),
   detection_ttl_seconds: int(0).default(3600),
   max_faces: int(1).default(100_000),
+  detection_write_wait_ms: int(1, 10_000).default(50),
 }).prefault({});
 
 const KafkaSchema = z.strictObject({
@@ -140,6 +142,8 @@ const KafkaSchema = z.strictObject({
 const ServerSchema = z.strictObject({
   body_limit_bytes: int(1).default(16 * 1024 * 1024),
   api_keys: list(z.string().min(16, "API keys must be at least 16 characters")).default([]),
+  max_cameras: int(1, 100_000).default(256),
+  timestamp_skew_seconds: int(1).default(86_400),
 }).prefault({});
 
 const HealthSchema = z.strictObject({
@@ -166,6 +170,22 @@ export const ConfigSchema = z.strictObject({
 
 /** Validated settings. */
 export type Config = z.infer<typeof ConfigSchema>;
+/** The `server` section. */
+export type ServerSettings = Config["server"];
+/** The `redis` section. */
+export type RedisSettings = Config["redis"];
+/** The `detector` section. */
+export type DetectorSettings = Config["detector"];
+/** The `motion` section. */
+export type MotionSettings = Config["motion"];
+/** The `faces` section. */
+export type FacesSettings = Config["faces"];
+/** The `cache` section. */
+export type CacheSettings = Config["cache"];
+/** The `kafka` section. */
+export type KafkaSettings = Config["kafka"];
+/** The `health` section. */
+export type HealthSettings = Config["health"];
 
 /** Dotted paths of settings holding secrets: redacted whenever settings are printed. */
 export const SECRET_KEYS: readonly string[] = [
@@ -279,7 +299,7 @@ export function loadConfig(
     } catch (err) {
       const reason = err instanceof Deno.errors.NotFound
         ? "file not found"
-        : (err as Error).message.split("\n")[0];
+        : errorMessage(err).split("\n")[0];
       issues.push({
         key: "(file)",
         source: `file ${file}`,
@@ -319,9 +339,7 @@ export function loadConfig(
       try {
         value = readFile(raw).replace(/\r?\n$/, "");
       } catch (err) {
-        const reason = err instanceof Deno.errors.NotFound
-          ? "file not found"
-          : (err as Error).message;
+        const reason = err instanceof Deno.errors.NotFound ? "file not found" : errorMessage(err);
         issues.push({
           key: keyOf(varName),
           source: `env ${name}`,

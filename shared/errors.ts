@@ -132,3 +132,12 @@ export function toFessError(err: unknown): FessError {
   if (err instanceof FessError) return err;
   return new InternalError("internal error", { cause: err });
 }
+
+/**
+ * The text of any thrown value, for logs and reasons in responses: an Error's message, else its
+ * string form; cut to `maxLength` characters (with an ellipsis) when given.
+ */
+export function errorMessage(err: unknown, maxLength?: number): string {
+  const text = err instanceof Error ? err.message : String(err);
+  return maxLength !== undefined && text.length > maxLength ? text.slice(0, maxLength) + "…" : text;
+}

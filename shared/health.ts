@@ -7,6 +7,7 @@
  *
  * @module
  */
+import { errorMessage } from "./errors.ts";
 import type { SystemStatsReader } from "./system_stats.ts";
 
 /** Overall or component status. */
@@ -61,7 +62,7 @@ async function runBounded(check: HealthCheck, timeoutMs: number): Promise<Compon
     return await Promise.race([
       check.check(controller.signal).catch((err: unknown) => ({
         healthy: false,
-        error: err instanceof Error ? err.message : String(err),
+        error: errorMessage(err),
       })),
       timeout,
     ]);

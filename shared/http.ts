@@ -6,7 +6,7 @@
  * @module
  */
 import type { z } from "zod";
-import { BadRequestError, PayloadTooLargeError, ValidationError } from "./errors.ts";
+import { BadRequestError, errorMessage, PayloadTooLargeError, ValidationError } from "./errors.ts";
 
 /** A JSON response with the right content type. */
 export function jsonResponse(body: unknown, status = 200, headers?: HeadersInit): Response {
@@ -78,7 +78,7 @@ export async function readJson<S extends z.ZodType>(
   try {
     value = JSON.parse(new TextDecoder().decode(bytes));
   } catch (err) {
-    throw new BadRequestError(`body is not valid JSON: ${(err as Error).message}`);
+    throw new BadRequestError(`body is not valid JSON: ${errorMessage(err)}`);
   }
   const parsed = schema.safeParse(value);
   if (!parsed.success) {

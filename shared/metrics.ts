@@ -24,6 +24,7 @@ export interface FessMetrics {
   readonly kafkaEventsSent: Counter<"topic" | "status">;
   readonly activeCameras: Gauge;
   readonly fps: Gauge<"camera_id">;
+  readonly cacheWriteFailures: Counter<"reason">;
   readonly cpuUsagePercent: Gauge;
   readonly memoryUsageBytes: Gauge;
 }
@@ -115,9 +116,53 @@ export function createMetrics(options: MetricsOptions = {}): FessMetrics {
       labelNames: ["camera_id"] as const,
       registers,
     }),
+    cacheWriteFailures: new Counter({
+      name: "fess_cache_write_failures_total",
+      help:
+        "Detection-cache writes that failed (error) or were skipped with too many in flight (backlog)",
+      labelNames: ["reason"] as const,
+      registers,
+    }),
     cpuUsagePercent,
     memoryUsageBytes,
   };
+}
+
+/** The label every per-camera series carries. */
+export const CAMERA_LABEL = "camera_id";
+
+/**
+ * Removes every series labelled with one of `cameraIds` from every metric of `registry` that
+ * has a `camera_id` label, whoever registered it, so per-camera cardinality follows the live
+ * cameras.
+ */
+export async function removeCameraSeries(
+  registry: Registry,
+  cameraIds: ReadonlySet<string>,
+): Promise<void> {
+  if (cameraIds.size === 0) return;
+  for (const metric of registry.getMetricsAsArray()) {
+    const m = metric as unknown as PerCameraMetric;
+    if (!m.labelNames?.includes(CAMERA_LABEL)) continue;
+    const seen = new Set<string>();
+    for (const { labels } of (await m.get()).values) {
+      const id = labels[CAMERA_LABEL];
+      if (typeof id !== "string" || !cameraIds.has(id)) continue;
+      // Histogram samples carry `le`; the series itself is named without it.
+      const { le: _le, quantile: _q, ...series } = labels;
+      const key = JSON.stringify(series);
+      if (seen.has(key)) continue;
+      seen.add(key);
+      m.remove(series);
+    }
+  }
+}
+
+/** What {@link removeCameraSeries} uses of a prom-client metric. */
+interface PerCameraMetric {
+  readonly labelNames?: readonly string[];
+  get(): Promise<{ values: { labels: Record<string, string | number | undefined> }[] }>;
+  remove(labels: Record<string, string | number | undefined>): void;
 }
 
 /** Host CPU count, for health's CPU percentage. */

@@ -9,7 +9,7 @@ import assert from "node:assert/strict";
 import { Kafka, logLevel } from "kafkajs";
 import { Redis } from "ioredis";
 import sharp from "sharp";
-import { createApp } from "../functions/app.ts";
+import { createApp } from "../app.ts";
 import { getModelManifest } from "../models/registry.ts";
 import { loadConfig } from "../shared/config.ts";
 import { silentLogger } from "../shared/logger.ts";
@@ -65,9 +65,9 @@ interface DetectBody {
   motion: { detected: boolean; score: number };
   model: { id: string; backend: string };
   detections: { class_name: string; score: number }[];
-  cached?: boolean | null;
-  faces?: { face_id: string | null; authorized: boolean; similarity: number }[];
-  events?: { published: string[]; rejected: unknown[] };
+  cached: boolean | null;
+  faces: { face_id: string | null; authorized: boolean; similarity: number | null }[];
+  events: { published: string[]; rejected: unknown[] };
 }
 
 Deno.test({
@@ -107,6 +107,9 @@ Deno.test({
       FESS_MODELS_DIR: modelsDir(),
       FESS_DETECTOR__BACKEND: "native",
       FESS_DETECTOR__WARMUP: "false",
+      // The frame waits this long for its cache write, so `cached: true` is deterministic on a
+      // busy box (the default bound is short; cache_write_test covers a stalled Redis).
+      FESS_CACHE__DETECTION_WRITE_WAIT_MS: "5000",
       FESS_SERVER__API_KEYS: API_KEY,
       // A busy 2-core CI box must not turn the system check (and the status) degraded.
       FESS_HEALTH__CPU_THRESHOLD_PERCENT: "100",
@@ -241,6 +244,10 @@ Deno.test({
           }
           assert.ok(faces.some((f) => f.face_id === null), "the other people are unknown");
           assert.ok(faces.filter((f) => f.face_id === null).every((f) => !f.authorized));
+          assert.ok(
+            faces.every((f) => (f.face_id === null) === (f.similarity === null)),
+            "similarity is null exactly when no face matched",
+          );
           const events = body.events!;
           assert.deepEqual(events.rejected, []);
           // Motion + one per face + alerts (the visitor, and the unknown faces of this camera).
@@ -276,7 +283,9 @@ Deno.test({
           assert.equal(body.motion.detected, false);
           assert.equal(body.motion.score, 0);
           assert.deepEqual(body.detections, []);
-          assert.equal(body.events, undefined, "no events for a still frame");
+          assert.deepEqual(body.events, { published: [], rejected: [] }, "no events");
+          assert.deepEqual(body.faces, []);
+          assert.equal(body.cached, null);
           assert.equal(await redis.exists(`detection:${cam}:2`), 0, "nothing cached");
         },
       );

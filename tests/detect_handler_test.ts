@@ -1,11 +1,18 @@
+/**
+ * `POST /detect/{camera_id}` through the real router, handler, pipeline and detector on a
+ * loopback server (a recording publisher behind the real interface): request parsing, decode,
+ * timestamps, the stable response, and 4xx for every bad input before any detection.
+ */
 import assert from "node:assert/strict";
 import { getModelManifest } from "../models/registry.ts";
-import { createDetectHandler, type DetectHooks, type FrameContext } from "../functions/detect.ts";
+import { createDetectHandler } from "../functions/detect.ts";
 import { createRouter } from "../functions/router.ts";
 import { createAuthenticator } from "../shared/auth.ts";
 import { createDetector, type Detector } from "../shared/detector/detector.ts";
 import { silentLogger } from "../shared/logger.ts";
 import { createMetrics, type FessMetrics } from "../shared/metrics.ts";
+import { FrameOutcomeSchema } from "../shared/pipeline/frame_outcome.ts";
+import { createPipeline } from "../shared/pipeline/pipeline.ts";
 import {
   modelsDir,
   VTEST_HEIGHT,
@@ -13,11 +20,16 @@ import {
   vtestFramesBgr,
   vtestFramesJpeg,
 } from "./support/media.ts";
+import {
+  pipelineSettings,
+  type RecordingPublisher,
+  recordingPublisher,
+} from "./support/pipeline_fakes.ts";
 
 interface Served {
   url: string;
   metrics: FessMetrics;
-  seen: FrameContext[];
+  publisher: RecordingPublisher;
   close(): Promise<void>;
 }
 
@@ -32,21 +44,36 @@ async function detector(): Promise<Detector> {
   return shared;
 }
 
-/** A real Deno.serve on loopback with the router and the detect handler. */
+const NOW = Date.parse("2026-01-02T03:04:05.000Z");
+
+/**
+ * A real Deno.serve on loopback: router, detect handler, pipeline (settings from `env`; motion
+ * gating off unless asked) and the real detector, all on one fixed clock.
+ */
 async function serve(
-  hooks?: (seen: FrameContext[]) => DetectHooks,
-  scaledDecode?: boolean,
+  options: { env?: Record<string, string>; scaledDecodeSize?: number | null } = {},
 ): Promise<Served> {
   const metrics = createMetrics({ defaultMetrics: false });
-  const seen: FrameContext[] = [];
-  const handler = createDetectHandler({
+  const publisher = recordingPublisher();
+  const settings = pipelineSettings({ FESS_MOTION__ENABLED: "false", ...options.env });
+  const pipeline = createPipeline({
+    settings,
     detector: await detector(),
-    logger: silentLogger,
+    publisher,
+    cache: null,
+    recognizer: null,
     metrics,
-    hooks: hooks?.(seen),
+    logger: silentLogger,
+    now: () => NOW,
+  });
+  const handler = createDetectHandler({
+    pipeline,
     bodyLimitBytes: 4 * 1024 * 1024,
-    scaledDecode,
-    now: () => new Date("2026-01-02T03:04:05.000Z"),
+    timestampSkewSeconds: settings.server.timestamp_skew_seconds,
+    scaledDecodeSize: options.scaledDecodeSize === null
+      ? undefined
+      : options.scaledDecodeSize ?? 320,
+    now: () => new Date(NOW),
   });
   const router = createRouter({
     mounts: [{ prefix: "/detect", handler, protected: false }],
@@ -58,16 +85,29 @@ async function serve(
   return {
     url: `http://127.0.0.1:${server.addr.port}`,
     metrics,
-    seen,
+    publisher,
     close: () => server.shutdown(),
   };
 }
+
+const TIMING_KEYS = [
+  "batch_size",
+  "decode_ms",
+  "faces_ms",
+  "inference_ms",
+  "motion_ms",
+  "postprocess_ms",
+  "preprocess_ms",
+  "publish_ms",
+  "queue_ms",
+  "total_ms",
+];
 
 Deno.test("POST /detect/{camera} with a JPEG returns person detections, frame metadata and timing", async () => {
   const s = await serve();
   try {
     const [jpeg] = await vtestFramesJpeg([200]);
-    const res = await fetch(`${s.url}/detect/cam-1?frame_number=200&timestamp=1700000000`, {
+    const res = await fetch(`${s.url}/detect/cam-1?frame_number=200&timestamp=1767315845000`, {
       method: "POST",
       headers: { "content-type": "image/jpeg" },
       body: jpeg,
@@ -76,7 +116,8 @@ Deno.test("POST /detect/{camera} with a JPEG returns person detections, frame me
     const body = await res.json();
     assert.equal(body.camera_id, "cam-1");
     assert.equal(body.frame_number, 200);
-    assert.equal(body.timestamp, "2023-11-14T22:13:20.000Z");
+    assert.equal(body.timestamp, "2026-01-02T01:04:05.000Z");
+    assert.equal(body.source, "jpeg");
     assert.deepEqual([body.width, body.height], [768, 576]);
     assert.deepEqual(body.model, { id: "rtmdet-nano-person", backend: "native", input_size: 320 });
     assert.ok(body.detections.length >= 3, `only ${body.detections.length} detections`);
@@ -85,10 +126,18 @@ Deno.test("POST /detect/{camera} with a JPEG returns person detections, frame me
         d.class_name === "person" && d.score >= 0.3
       ),
     );
-    for (const k of ["decode_ms", "preprocess_ms", "inference_ms", "postprocess_ms", "total_ms"]) {
+    assert.deepEqual(Object.keys(body.timing).sort(), TIMING_KEYS);
+    for (const k of TIMING_KEYS) {
       assert.ok(typeof body.timing[k] === "number" && body.timing[k] >= 0, k);
     }
     assert.ok(body.timing.inference_ms > 0);
+    assert.equal(body.timing.batch_size, 1);
+    assert.equal(body.motion, null, "motion gating is off here");
+    assert.deepEqual(body.faces, []);
+    assert.equal(body.cached, null);
+    assert.equal(body.events.published.length, 1);
+    assert.deepEqual(body.events.rejected, []);
+    assert.deepEqual(FrameOutcomeSchema.parse(body), body);
     const text = await s.metrics.registry.metrics();
     assert.match(
       text,
@@ -114,14 +163,14 @@ Deno.test("raw bgr24 frames with X-Frame-* headers give the same detections as t
         "x-frame-height": String(VTEST_HEIGHT),
         "x-pixel-format": "bgr24",
         "x-frame-number": "7",
-        "x-frame-timestamp": "2026-05-06T07:08:09Z",
+        "x-frame-timestamp": "2026-01-02T07:08:09Z",
       },
       body: raw,
     });
     assert.equal(viaHeaders.status, 200);
     const a = await viaHeaders.json();
     assert.equal(a.frame_number, 7);
-    assert.equal(a.timestamp, "2026-05-06T07:08:09.000Z");
+    assert.equal(a.timestamp, "2026-01-02T07:08:09.000Z");
     const viaQuery = await fetch(`${s.url}/detect/cam-2?width=768&height=576&pixel_format=bgr24`, {
       method: "POST",
       headers: { "content-type": "application/octet-stream" },
@@ -197,8 +246,8 @@ Deno.test("bad input gets a 4xx with a reason and the server keeps serving", asy
       [
         "bad timestamp",
         post("/detect/cam", "image/jpeg", jpeg!, { "x-frame-timestamp": "yesterday" }),
-        400,
-        /timestamp/,
+        422,
+        /timestamp "yesterday" is neither RFC 3339/,
       ],
       ["no camera", post("/detect", "image/jpeg", jpeg!), 404, /no route/],
       ["nested path", post("/detect/a/b", "image/jpeg", jpeg!), 404, /no route/],
@@ -221,51 +270,39 @@ Deno.test("bad input gets a 4xx with a reason and the server keeps serving", asy
   }
 });
 
-Deno.test("hooks see the decoded frame, can skip detection, and their results are merged into the response", async () => {
-  const s = await serve((seen) => ({
-    beforeDetect(frame) {
-      seen.push(frame);
-      return Promise.resolve({
-        run: frame.frameNumber !== 1,
-        info: { motion: { gated: frame.frameNumber === 1 } },
-      });
-    },
-    afterDetect(frame, detections) {
-      return Promise.resolve({
-        faces: [],
-        people_seen: detections.length,
-        cam: frame.cameraId,
-        detections: "ignored",
-      });
-    },
-  }));
+Deno.test("a still frame answers with the same keys as a detected one, empty where nothing ran", async () => {
+  const s = await serve({ env: { FESS_MOTION__ENABLED: "true" } });
   try {
     const [jpeg] = await vtestFramesJpeg([200]);
-    const post = (n: number) =>
-      fetch(`${s.url}/detect/lobby?frame_number=${n}`, {
+    const post = async (n: number) =>
+      await (await fetch(`${s.url}/detect/lobby?frame_number=${n}`, {
         method: "POST",
         headers: { "content-type": "image/jpeg" },
         body: jpeg,
-      });
-    const skipped = await (await post(1)).json();
-    assert.equal(skipped.detection_ran, false);
-    assert.deepEqual(skipped.detections, []);
-    assert.deepEqual(skipped.motion, { gated: true });
-    assert.equal(skipped.people_seen, undefined, "afterDetect only runs when detection ran");
-    const ran = await (await post(2)).json();
+      })).json();
+    const ran = await post(1);
+    const still = await post(2);
     assert.equal(ran.detection_ran, true);
-    assert.equal(ran.people_seen, ran.detections.length);
-    assert.ok(Array.isArray(ran.detections), "hooks cannot overwrite the handler's fields");
-    assert.equal(ran.cam, "lobby");
-    assert.ok(ran.timing.before_hook_ms >= 0 && ran.timing.after_hook_ms >= 0);
-    const frame = s.seen[1]!;
-    assert.deepEqual([frame.cameraId, frame.frameNumber, frame.source], ["lobby", 2, "jpeg"]);
-    assert.deepEqual([
-      frame.frame.width,
-      frame.frame.height,
-      frame.frame.layout,
-      frame.frame.data.length,
-    ], [768, 576, "rgb", 768 * 576 * 3]);
+    assert.ok(ran.detections.length >= 3);
+    assert.equal(still.detection_ran, false);
+    assert.deepEqual(Object.keys(still).sort(), Object.keys(ran).sort(), "same keys");
+    assert.deepEqual(Object.keys(still.timing).sort(), TIMING_KEYS);
+    assert.deepEqual(Object.keys(ran.timing).sort(), TIMING_KEYS);
+    assert.deepEqual(still.motion, { detected: false, score: 0 });
+    assert.deepEqual(still.detections, []);
+    assert.deepEqual(still.faces, []);
+    assert.deepEqual(still.events, { published: [], rejected: [] });
+    assert.equal(still.cached, null);
+    for (const k of ["queue_ms", "preprocess_ms", "inference_ms", "faces_ms", "publish_ms"]) {
+      assert.equal(still.timing[k], 0, k);
+    }
+    assert.equal(still.timing.batch_size, 0);
+    for (const body of [ran, still]) assert.deepEqual(FrameOutcomeSchema.parse(body), body);
+    assert.equal(
+      s.publisher.events.length,
+      1,
+      "one MotionDetection event, none for the still frame",
+    );
     const text = await s.metrics.registry.metrics();
     assert.match(
       text,
@@ -277,8 +314,86 @@ Deno.test("hooks see the decoded frame, can skip detection, and their results ar
   }
 });
 
+Deno.test("timestamps: RFC 3339 with an offset or epoch milliseconds near now; anything else 422 before detection", async () => {
+  const s = await serve();
+  try {
+    const [jpeg] = await vtestFramesJpeg([200]);
+    const post = (ts: string) =>
+      fetch(`${s.url}/detect/ts-cam?timestamp=${encodeURIComponent(ts)}`, {
+        method: "POST",
+        headers: { "content-type": "image/jpeg" },
+        body: jpeg,
+      });
+    const accepted: [string, string][] = [
+      ["2026-01-02T01:00:00Z", "2026-01-02T01:00:00.000Z"],
+      ["2026-01-02T05:04:05.5+02:00", "2026-01-02T03:04:05.500Z"],
+      ["2026-01-01T22:04:05-05:00", "2026-01-02T03:04:05.000Z"],
+      [String(NOW - 60_000), "2026-01-02T03:03:05.000Z"],
+    ];
+    for (const [given, normalised] of accepted) {
+      const res = await post(given);
+      const body = await res.json();
+      assert.equal(res.status, 200, `${given}: ${JSON.stringify(body)}`);
+      assert.equal(body.timestamp, normalised, given);
+    }
+    const refused = [
+      "2026-01-02T03:04:05", // naive: no offset
+      "2026-01-02 03:04:05",
+      "-1",
+      "8640000000000000",
+      "+275760-09-13T00:00:00Z",
+      "1767323045", // epoch seconds: 1970 as milliseconds
+      String(NOW + 25 * 3600_000), // a day and an hour ahead
+      "2026-02-30T00:00:00Z",
+      "yesterday",
+      "1767323045000.5",
+    ];
+    for (const given of refused) {
+      const res = await post(given);
+      const body = await res.json();
+      assert.equal(res.status, 422, `${given}: ${JSON.stringify(body)}`);
+      assert.equal(body.code, "validation_failed");
+      assert.ok(body.error.includes(JSON.stringify(given)), `names the value: ${body.error}`);
+    }
+    const text = await s.metrics.registry.metrics();
+    const ran = Number(
+      /fess_detection_latency_seconds_count\{camera_id="ts-cam"\} (\d+)/.exec(text)![1],
+    );
+    assert.equal(ran, accepted.length, "refused frames never reached the detector");
+  } finally {
+    await s.close();
+  }
+});
+
+Deno.test("a new camera past server.max_cameras gets 429 over HTTP with the reason", async () => {
+  const s = await serve({ env: { FESS_SERVER__MAX_CAMERAS: "1" } });
+  try {
+    const [jpeg] = await vtestFramesJpeg([200]);
+    const post = (cam: string) =>
+      fetch(`${s.url}/detect/${cam}`, {
+        method: "POST",
+        headers: { "content-type": "image/jpeg" },
+        body: jpeg,
+      });
+    const first = await post("only-cam");
+    await first.body?.cancel();
+    assert.equal(first.status, 200);
+    const refused = await post("second-cam");
+    const body = await refused.json();
+    assert.equal(refused.status, 429);
+    assert.equal(body.code, "too_many_requests");
+    assert.match(body.error, /camera limit reached: 1 cameras are active \(server\.max_cameras\)/);
+    assert.deepEqual(body.detail, { max_cameras: 1, idle_seconds: 60 });
+    const again = await post("only-cam");
+    await again.body?.cancel();
+    assert.equal(again.status, 200, "the known camera is still served");
+  } finally {
+    await s.close();
+  }
+});
+
 Deno.test("the scaled JPEG decode finds the same pedestrians as the full decode, in frame pixels", async () => {
-  const [fast, full] = [await serve(), await serve(undefined, false)];
+  const [fast, full] = [await serve(), await serve({ scaledDecodeSize: null })];
   try {
     const [jpeg] = await vtestFramesJpeg([200]);
     const post = async (s: Served) =>

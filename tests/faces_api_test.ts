@@ -4,7 +4,7 @@
  * input, pagination, encodings only on request and never in logs, 503 when the cache is down.
  */
 import assert from "node:assert/strict";
-import { createCacheHandler } from "../functions/cache.ts";
+import { createCacheHandler } from "../functions/faces.ts";
 import { createRouter } from "../functions/router.ts";
 import { createAuthenticator } from "../shared/auth.ts";
 import type { CacheStore } from "../shared/cache/cache_store.ts";

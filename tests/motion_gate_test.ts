@@ -1,8 +1,12 @@
 import assert from "node:assert/strict";
-import { createMotionGate, greyThumbnail } from "../shared/motion/motion_gate.ts";
+import {
+  checkMotion,
+  greyThumbnail,
+  type MotionReference,
+  type MotionResult,
+} from "../shared/motion/motion_gate.ts";
 import type { RawFrame } from "../shared/image/raw_frame.ts";
-import { createCameraActivity } from "../shared/camera_activity.ts";
-import { createMetrics } from "../shared/metrics.ts";
+import { noteFrame, startActivity } from "../shared/camera_activity.ts";
 
 function frame(
   width: number,
@@ -17,20 +21,32 @@ function frame(
 }
 
 const grey = (v: number) => () => [v, v, v] as [number, number, number];
-const opts = { pixelThreshold: 25, minAreaFraction: 0.01, analysisWidth: 32, idleSeconds: 60 };
+const opts = { pixelThreshold: 25, minAreaFraction: 0.01, analysisWidth: 32 };
+
+/** A camera's gate: the reference passed from frame to frame, as the camera record keeps it. */
+function gateOf(): { check(frame: RawFrame): MotionResult; reference: MotionReference | null } {
+  const g = {
+    reference: null as MotionReference | null,
+    check(frame: RawFrame) {
+      const { result, reference } = checkMotion(g.reference, frame, opts);
+      g.reference = reference;
+      return result;
+    },
+  };
+  return g;
+}
 
 Deno.test("a camera's first frame counts as motion; an identical frame does not", () => {
-  const gate = createMotionGate(opts);
+  const gate = gateOf();
   const f = frame(64, 48, grey(100));
-  assert.deepEqual(gate.check("c1", f), { motion: true, score: 1 });
-  assert.deepEqual(gate.check("c1", f), { motion: false, score: 0 });
+  assert.deepEqual(gate.check(f), { motion: true, score: 1 });
+  assert.deepEqual(gate.check(f), { motion: false, score: 0 });
 });
 
 Deno.test("a moving block above the area threshold is motion; sensor noise below the pixel threshold is not", () => {
-  const gate = createMotionGate(opts);
-  gate.check("c", frame(64, 48, grey(100)));
+  const gate = gateOf();
+  gate.check(frame(64, 48, grey(100)));
   const noisy = gate.check(
-    "c",
     frame(64, 48, (x, y) => {
       const v = 100 + ((x * 7 + y * 13) % 21) - 10;
       return [v, v, v];
@@ -40,29 +56,24 @@ Deno.test("a moving block above the area threshold is motion; sensor noise below
   assert.equal(noisy.score, 0);
   // A 16x16 bright square on a 64x48 frame: 1/12 of the area.
   const moved = gate.check(
-    "c",
     frame(64, 48, (x, y) => (x < 16 && y < 16 ? [250, 250, 250] : [100, 100, 100])),
   );
   assert.equal(moved.motion, true);
   assert.ok(Math.abs(moved.score - 1 / 12) < 0.02, `score ${moved.score}`);
 });
 
-Deno.test("cameras are independent and a size change restarts a camera", () => {
-  const gate = createMotionGate(opts);
-  gate.check("a", frame(64, 48, grey(10)));
-  assert.equal(gate.check("b", frame(64, 48, grey(200))).motion, true);
-  assert.equal(gate.check("a", frame(64, 48, grey(10))).motion, false);
-  assert.equal(gate.check("a", frame(32, 24, grey(10))).motion, true);
-  assert.equal(gate.cameras, 2);
-});
-
-Deno.test("idle cameras are forgotten", () => {
-  let t = 0;
-  const gate = createMotionGate({ ...opts, idleSeconds: 1, now: () => t });
-  gate.check("old", frame(8, 8, grey(1)));
-  t = 5000;
-  gate.check("new", frame(8, 8, grey(1)));
-  assert.equal(gate.cameras, 1);
+Deno.test("a size change restarts a camera's reference; same-size frames reuse its buffers", () => {
+  const gate = gateOf();
+  gate.check(frame(64, 48, grey(10)));
+  const first = gate.reference!;
+  assert.equal(gate.check(frame(64, 48, grey(10))).motion, false);
+  assert.equal(gate.reference, first, "updated in place");
+  const buffers = new Set([first.thumb.buffer, first.spare.buffer]);
+  gate.check(frame(64, 48, grey(10)));
+  assert.ok(buffers.has(gate.reference!.thumb.buffer), "no new thumbnail allocated");
+  assert.equal(gate.check(frame(32, 24, grey(10))).motion, true);
+  assert.notEqual(gate.reference, first);
+  assert.deepEqual([gate.reference!.width, gate.reference!.height], [32, 24]);
 });
 
 Deno.test("grey thumbnail uses BT.601 luma and honours BGR order", () => {
@@ -92,22 +103,13 @@ Deno.test("grey thumbnail uses BT.601 luma and honours BGR order", () => {
   assert.deepEqual([...greyThumbnail(g, 2, 1)], [7, 9]);
 });
 
-Deno.test("camera activity drives fess_active_cameras and fess_fps, dropping idle cameras", async () => {
+Deno.test("camera activity smooths the frame rate over inter-frame gaps", () => {
+  const a = startActivity(0);
+  assert.equal(a.fps, 0, "unknown until a second frame");
   let t = 0;
-  const metrics = createMetrics({ defaultMetrics: false });
-  const act = createCameraActivity({ metrics, idleSeconds: 2, now: () => t });
-  for (let i = 0; i < 5; i++) {
-    act.frame("cam-a");
-    t += 100; // 10 fps
-  }
-  act.frame("cam-b");
-  assert.ok(Math.abs(act.fps("cam-a") - 10) < 0.01, `fps ${act.fps("cam-a")}`);
-  let text = await metrics.registry.metrics();
-  assert.match(text, /fess_active_cameras 2/);
-  assert.match(text, /fess_fps\{camera_id="cam-a"\} 10/);
-  t += 5000;
-  act.refresh();
-  text = await metrics.registry.metrics();
-  assert.match(text, /fess_active_cameras 0/);
-  assert.doesNotMatch(text, /fess_fps\{camera_id="cam-a"\}/);
+  for (let i = 0; i < 5; i++) noteFrame(a, t += 100); // 10 fps
+  assert.ok(Math.abs(a.fps - 10) < 0.01, `fps ${a.fps}`);
+  noteFrame(a, t += 1000); // one 1 s gap pulls the estimate down, smoothed
+  assert.ok(a.fps < 10 && a.fps > 1, `fps ${a.fps}`);
+  assert.equal(a.lastSeenMs, t);
 });

@@ -4,7 +4,7 @@
  */
 import assert from "node:assert/strict";
 import { createRouter } from "../functions/router.ts";
-import { createPublishHandler } from "../functions/publish.ts";
+import { createPublishHandler } from "../functions/events.ts";
 import { silentLogger } from "../shared/logger.ts";
 import type { Authenticator } from "../shared/auth.ts";
 import { createEventLogSink } from "../shared/events/event_log_sink.ts";

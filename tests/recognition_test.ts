@@ -6,7 +6,7 @@
  */
 import assert from "node:assert/strict";
 import sharp from "sharp";
-import { createCacheHandler } from "../functions/cache.ts";
+import { createCacheHandler } from "../functions/faces.ts";
 import { createRouter } from "../functions/router.ts";
 import { createAuthenticator } from "../shared/auth.ts";
 import { createMemoryCache } from "../shared/cache/memory_cache.ts";

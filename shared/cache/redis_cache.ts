@@ -13,7 +13,7 @@
  */
 import { Buffer } from "node:buffer";
 import { Redis, type RedisOptions } from "ioredis";
-import { ServiceUnavailableError } from "../errors.ts";
+import { errorMessage, ServiceUnavailableError } from "../errors.ts";
 import type { Logger } from "../logger.ts";
 import {
   type CacheState,
@@ -225,7 +225,7 @@ export function createRedisCache(options: RedisCacheOptions): CacheStore {
           ok: false,
           latencyMs: performance.now() - started,
           state,
-          error: (err as Error).message ?? String(err),
+          error: errorMessage(err),
         };
       }
     },

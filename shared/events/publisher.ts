@@ -21,7 +21,12 @@
  * @module
  */
 import { type EventType, type FessEvent, FessEventSchema } from "../events.ts";
-import { ServiceUnavailableError, TooManyRequestsError, ValidationError } from "../errors.ts";
+import {
+  errorMessage,
+  ServiceUnavailableError,
+  TooManyRequestsError,
+  ValidationError,
+} from "../errors.ts";
 import { formatIssues } from "../http.ts";
 import type { Logger } from "../logger.ts";
 import type { FessMetrics } from "../metrics.ts";
@@ -124,7 +129,7 @@ export function createPublisher(options: PublisherOptions): Publisher {
         event_id: message.headers.event_id,
         error: cause,
       });
-      return { status: "failed", topic: message.topic, error: errorText(cause) };
+      return { status: "failed", topic: message.topic, error: errorMessage(cause) };
     }
     try {
       await spool.append([message]);
@@ -135,7 +140,7 @@ export function createPublisher(options: PublisherOptions): Publisher {
         event_id: message.headers.event_id,
         error: err,
       });
-      return { status: "failed", topic: message.topic, error: errorText(err) };
+      return { status: "failed", topic: message.topic, error: errorMessage(err) };
     }
     count(message.topic, "spooled");
     startReplay();
@@ -301,8 +306,4 @@ export function createPublisher(options: PublisherOptions): Publisher {
       }
     },
   };
-}
-
-function errorText(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
 }

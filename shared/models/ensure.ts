@@ -6,6 +6,7 @@
  *
  * @module
  */
+import { errorMessage } from "../errors.ts";
 import { dirname, join } from "node:path";
 import { sha256Hex } from "../onnx/model_file.ts";
 import type { ModelManifest } from "./manifest.ts";
@@ -147,7 +148,7 @@ export async function ensureModel(options: EnsureModelOptions): Promise<EnsureRe
       id,
       path,
       status: "failed",
-      message: `cannot write ${path}: ${(err as Error).message}`,
+      message: `cannot write ${path}: ${errorMessage(err)}`,
     };
   }
   return {

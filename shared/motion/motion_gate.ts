@@ -1,26 +1,25 @@
 /**
- * Per-camera motion gate: the detector runs only on frames that differ enough from the
- * camera's previous frame. Frames are compared as small grey thumbnails (`analysisWidth`
- * wide, sampled straight from the decoded pixels: one pass over a few thousand samples, no
- * full-frame copy), counting samples whose grey level changed by more than `pixelThreshold`.
- * The first frame of a camera, and a frame whose size changed, always count as motion.
+ * Motion gate: the detector runs only on frames that differ enough from the camera's previous
+ * frame. Frames are compared as small grey thumbnails (`analysisWidth` wide, sampled straight
+ * from the decoded pixels: one pass over a few thousand samples, no full-frame copy), counting
+ * samples whose grey level changed by more than `pixelThreshold`. The first frame of a camera,
+ * and a frame whose size changed, always count as motion.
+ *
+ * The gate keeps no state of its own: {@link checkMotion} is a function of the camera's
+ * {@link MotionReference} (kept in the pipeline's per-camera record) and the new frame.
  *
  * @module
  */
 import type { RawFrame } from "../image/raw_frame.ts";
 
-/** Options of {@link createMotionGate}. */
-export interface MotionGateOptions {
+/** Settings of the gate. */
+export interface MotionOptions {
   /** Grey-level difference (0-255) that marks a sample as changed. */
   readonly pixelThreshold: number;
   /** Share of changed samples (0-1) that counts as motion. */
   readonly minAreaFraction: number;
   /** Width of the comparison thumbnail. */
   readonly analysisWidth: number;
-  /** Cameras unseen for this long are forgotten (their thumbnail freed). */
-  readonly idleSeconds: number;
-  /** Clock in ms, for tests. */
-  readonly now?: () => number;
 }
 
 /** The gate's verdict on one frame. */
@@ -31,20 +30,15 @@ export interface MotionResult {
   readonly score: number;
 }
 
-/** Decides per camera whether a frame moved. */
-export interface MotionGate {
-  /** Compares `frame` with the camera's previous frame and remembers it. */
-  check(cameraId: string, frame: RawFrame): MotionResult;
-  /** Number of cameras with state. */
-  readonly cameras: number;
-}
-
-interface CameraState {
+/**
+ * A camera's previous frame as the gate remembers it: its thumbnail and a spare buffer of the
+ * same size, swapped each frame so a camera allocates nothing after its first frame.
+ */
+export interface MotionReference {
   thumb: Uint8Array;
   spare: Uint8Array;
-  width: number;
-  height: number;
-  seen: number;
+  readonly width: number;
+  readonly height: number;
 }
 
 /** Samples `frame` into a grey thumbnail `tw` x `th` (nearest sample, BT.601 luma). */
@@ -72,48 +66,40 @@ export function greyThumbnail(
   return out;
 }
 
-/** Creates a motion gate. */
-export function createMotionGate(options: MotionGateOptions): MotionGate {
-  const now = options.now ?? (() => Date.now());
-  const states = new Map<string, CameraState>();
-  const forget = (t: number) => {
-    for (const [id, s] of states) if (t - s.seen > options.idleSeconds * 1000) states.delete(id);
-  };
-  return {
-    get cameras() {
-      return states.size;
-    },
-    check(cameraId, frame) {
-      const t = now();
-      const tw = Math.max(1, Math.min(options.analysisWidth, frame.width));
-      const th = Math.max(1, Math.round((frame.height * tw) / frame.width));
-      const prev = states.get(cameraId);
-      if (
-        !prev || prev.width !== frame.width || prev.height !== frame.height ||
-        prev.thumb.length !== tw * th
-      ) {
-        forget(t);
-        states.set(cameraId, {
-          thumb: greyThumbnail(frame, tw, th),
-          spare: new Uint8Array(tw * th),
-          width: frame.width,
-          height: frame.height,
-          seen: t,
-        });
-        return { motion: true, score: 1 };
-      }
-      // Two buffers per camera, swapped each frame: no allocation after the first frame.
-      const next = greyThumbnail(frame, tw, th, prev.spare);
-      const old = prev.thumb;
-      let changed = 0;
-      for (let i = 0; i < next.length; i++) {
-        if (Math.abs(next[i]! - old[i]!) > options.pixelThreshold) changed++;
-      }
-      prev.spare = old;
-      prev.thumb = next;
-      prev.seen = t;
-      const score = changed / (tw * th);
-      return { motion: score >= options.minAreaFraction, score };
-    },
-  };
+/**
+ * Compares `frame` with `reference` (the camera's previous frame, null for its first) and
+ * returns the verdict and the reference for the next frame: `reference` itself, updated in
+ * place, or a new one when there was none or the frame size changed.
+ */
+export function checkMotion(
+  reference: MotionReference | null,
+  frame: RawFrame,
+  options: MotionOptions,
+): { result: MotionResult; reference: MotionReference } {
+  const tw = Math.max(1, Math.min(options.analysisWidth, frame.width));
+  const th = Math.max(1, Math.round((frame.height * tw) / frame.width));
+  if (
+    !reference || reference.width !== frame.width || reference.height !== frame.height ||
+    reference.thumb.length !== tw * th
+  ) {
+    return {
+      result: { motion: true, score: 1 },
+      reference: {
+        thumb: greyThumbnail(frame, tw, th),
+        spare: new Uint8Array(tw * th),
+        width: frame.width,
+        height: frame.height,
+      },
+    };
+  }
+  const next = greyThumbnail(frame, tw, th, reference.spare);
+  const old = reference.thumb;
+  let changed = 0;
+  for (let i = 0; i < next.length; i++) {
+    if (Math.abs(next[i]! - old[i]!) > options.pixelThreshold) changed++;
+  }
+  reference.spare = old;
+  reference.thumb = next;
+  const score = changed / (tw * th);
+  return { result: { motion: score >= options.minAreaFraction, score }, reference };
 }

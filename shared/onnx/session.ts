@@ -6,6 +6,7 @@
  *
  * @module
  */
+import { errorMessage } from "../errors.ts";
 import type { Logger } from "../logger.ts";
 import { type BackendPreference, type OnnxBackend, resolveBackend } from "./backend.ts";
 import { ModelLoadError, readModelFile } from "./model_file.ts";
@@ -140,7 +141,7 @@ export async function createOnnxSession(options: CreateOnnxSessionOptions): Prom
   } catch (err) {
     throw new ModelLoadError(
       modelPath,
-      `model does not load on ${backend} (${errorText(err)})`,
+      `model does not load on ${backend} (${errorMessage(err, 300)})`,
       { expectedSha256: options.sha256, cause: err },
     );
   }
@@ -184,9 +185,4 @@ export async function createOnnxSession(options: CreateOnnxSessionOptions): Prom
       await session.release();
     },
   };
-}
-
-function errorText(err: unknown): string {
-  const msg = err instanceof Error ? err.message : String(err);
-  return msg.length > 300 ? msg.slice(0, 300) + "…" : msg;
 }

@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { type App, createApp } from "../../functions/app.ts";
+import { type App, createApp } from "../../app.ts";
 import { loadConfig } from "../../shared/config.ts";
 import { createLogger, type LogLevel } from "../../shared/logger.ts";
 import { modelsDir } from "./media.ts";

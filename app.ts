@@ -1,0 +1,194 @@
+/**
+ * Composition root: builds every dependency once from validated settings (passing each module
+ * its settings section) and mounts the handlers on one router. It wires; it holds no logic:
+ * each module owns its loading rules and its health check. `main.ts` calls it once; tests
+ * call it with their own settings.
+ *
+ * Optional parts degrade instead of stopping the service: without Redis settings the face
+ * gallery lives in memory; without Kafka brokers events go to a local JSON-lines log; a
+ * missing detector model leaves the service up but `unhealthy` (and `/detect` answers 503
+ * naming the file and its expected sha256), so an operator sees why.
+ *
+ * @module
+ */
+import { createAuthenticator } from "./shared/auth.ts";
+import { cacheHealthCheck, openCache } from "./shared/cache/open_cache.ts";
+import type { Config } from "./shared/config.ts";
+import type { Detector } from "./shared/detector/detector.ts";
+import { loadDetector } from "./shared/detector/load_detector.ts";
+import { openPublisher, publisherHealthCheck } from "./shared/events/open_publisher.ts";
+import type { Publisher } from "./shared/events/publisher.ts";
+import { createFaceGallery, type FaceGallery } from "./shared/faces/gallery.ts";
+import { loadRecognizer } from "./shared/faces/load_recognizer.ts";
+import { createHealthService, systemHealthCheck } from "./shared/health.ts";
+import type { Logger } from "./shared/logger.ts";
+import { createMetrics, type FessMetrics } from "./shared/metrics.ts";
+import { createPipeline, type Pipeline } from "./shared/pipeline/pipeline.ts";
+import { createSystemStatsReader } from "./shared/system_stats.ts";
+import { createDetectHandler } from "./functions/detect.ts";
+import { createPublishHandler } from "./functions/events.ts";
+import { createCacheHandler } from "./functions/faces.ts";
+import { createHealthHandler } from "./functions/health.ts";
+import { createMetricsHandler } from "./functions/metrics.ts";
+import { createRouter, type Handler } from "./functions/router.ts";
+
+/** FESS version reported by liveness. */
+export const VERSION = "0.1.0";
+
+/** A running application: its request handler and how to shut it down. */
+export interface App {
+  readonly fetch: Handler;
+  readonly metrics: FessMetrics;
+  /** The loaded detector, or null when its model could not be loaded. */
+  readonly detector: Detector | null;
+  readonly publisher: Publisher;
+  readonly gallery: FaceGallery;
+  /** The frame route, for sources other than HTTP (the camera intake). */
+  readonly pipeline: Pipeline;
+  /** Flushes events (delivered or spooled) and closes every dependency. Idempotent. */
+  close(): Promise<void>;
+}
+
+/** Dependencies of {@link createApp}. */
+export interface AppDeps {
+  readonly config: Config;
+  readonly logger: Logger;
+}
+
+/** Builds the application: dependencies, handlers and router. */
+export async function createApp(deps: AppDeps): Promise<App> {
+  const { config, logger } = deps;
+  const metrics = createMetrics();
+  const authenticator = createAuthenticator(config.server.api_keys);
+  if (!authenticator.enabled) {
+    logger.warn(
+      "no API keys configured: protected routes (detect, faces, events) are open to anyone",
+    );
+  }
+  // Closed in reverse order of creation.
+  const closers: (() => Promise<void>)[] = [];
+
+  const cache = await openCache({ settings: config.redis, logger });
+  closers.push(() => cache.close());
+  const gallery = createFaceGallery({
+    cache,
+    threshold: config.faces.match_threshold,
+    maxFaces: config.cache.max_faces,
+    encryptionKey: config.faces.encryption_key,
+    ttlSeconds: config.cache.face_ttl_seconds || undefined,
+    metrics,
+    logger,
+  });
+  await gallery.start();
+  closers.push(() => gallery.close());
+
+  const publisher = await openPublisher({ settings: config.kafka, logger, metrics });
+  closers.push(() => publisher.close());
+
+  const loaded = await loadDetector({ settings: config.detector, logger });
+  const detector = loaded.detector;
+  if (detector) closers.push(() => detector.close());
+  const faces = await loadRecognizer({
+    settings: config.faces,
+    models: config.detector,
+    gallery,
+    metrics,
+    logger,
+  });
+  closers.push(() => faces.close());
+
+  const pipeline = createPipeline({
+    settings: config,
+    detector,
+    detectorError: loaded.error,
+    publisher,
+    cache,
+    recognizer: faces.recognizer,
+    metrics,
+    logger,
+  });
+
+  const health = createHealthService({
+    checks: [
+      loaded.healthCheck(() => ({ faces: faces.status })),
+      cacheHealthCheck(cache, { details: () => ({ faces_indexed: gallery.size }) }),
+      publisherHealthCheck(publisher, config.kafka),
+      systemHealthCheck(createSystemStatsReader(config.health.disk_path), {
+        cpuPercent: config.health.cpu_threshold_percent,
+        memoryPercent: config.health.memory_threshold_percent,
+        diskPercent: config.health.disk_threshold_percent,
+      }),
+    ],
+    timeoutMs: config.health.check_timeout_ms,
+  });
+
+  const limit = config.server.body_limit_bytes;
+  const fetch = createRouter({
+    mounts: [
+      {
+        prefix: "/health",
+        handler: createHealthHandler({ health, ready: () => detector !== null, version: VERSION }),
+        protected: false,
+      },
+      {
+        prefix: "/metrics",
+        handler: createMetricsHandler({
+          registry: metrics.registry,
+          beforeScrape: () => pipeline.prune(),
+        }),
+        protected: false,
+      },
+      {
+        prefix: "/detect",
+        handler: createDetectHandler({
+          pipeline,
+          bodyLimitBytes: limit,
+          timestampSkewSeconds: config.server.timestamp_skew_seconds,
+          // Face recognition needs full-resolution frames; without it decode to model size.
+          scaledDecodeSize: faces.recognizer ? undefined : detector?.model.input_size,
+        }),
+        protected: true,
+      },
+      {
+        prefix: "/faces",
+        handler: createCacheHandler({
+          gallery,
+          faceEncoder: faces.recognizer ?? undefined,
+          logger,
+          bodyLimitBytes: limit,
+        }),
+        protected: true,
+      },
+      {
+        prefix: "/events",
+        handler: createPublishHandler({ publisher, logger, bodyLimitBytes: limit }),
+        protected: true,
+      },
+    ],
+    authenticator,
+    logger,
+    bodyLimitBytes: limit,
+  });
+
+  let closing: Promise<void> | undefined;
+  return {
+    fetch,
+    metrics,
+    detector,
+    publisher,
+    gallery,
+    pipeline,
+    close() {
+      closing ??= (async () => {
+        for (const close of closers.reverse()) {
+          try {
+            await close();
+          } catch (err) {
+            logger.error("shutdown step failed", { error: err });
+          }
+        }
+      })();
+      return closing;
+    },
+  };
+}

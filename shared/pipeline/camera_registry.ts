@@ -1,0 +1,150 @@
+/**
+ * The pipeline's per-camera state: one {@link CameraRecord} per camera that sent a frame
+ * recently. No other module keeps a per-camera map; stages get the record and read or update
+ * their part of it.
+ *
+ * Bounded two ways: a camera silent for `idleSeconds` is forgotten (its record and every
+ * metric series labelled with its id), and at most `maxCameras` records exist at once: a new
+ * camera id beyond that is refused with 429 until one goes idle. Idle cameras are dropped when
+ * a new camera arrives and before each metrics scrape ({@link CameraRegistry.prune}).
+ *
+ * To give a stage per-camera state (a tracker, the latest frame for the live page), add a
+ * field to {@link CameraRecord} and initialise it in {@link newCameraRecord}.
+ *
+ * @module
+ */
+import { type CameraActivity, noteFrame, startActivity } from "../camera_activity.ts";
+import { TooManyRequestsError } from "../errors.ts";
+import type { Detection } from "../events.ts";
+import type { Logger } from "../logger.ts";
+import { type FessMetrics, removeCameraSeries } from "../metrics.ts";
+import type { MotionReference } from "../motion/motion_gate.ts";
+
+/** What the record keeps of the camera's latest processed frame (for the live feed). */
+export interface LatestFrame {
+  readonly frameNumber: number;
+  readonly timestamp: string;
+  readonly detectionRan: boolean;
+  readonly detections: readonly Detection[];
+}
+
+/** Everything the pipeline keeps about one camera. */
+export interface CameraRecord {
+  readonly id: string;
+  /** Arrival and frame rate (`fess_fps`). */
+  readonly activity: CameraActivity;
+  /** Last frame number seen or assigned; -1 before the first frame. */
+  lastFrameNumber: number;
+  /** The motion gate's reference thumbnail; null before the first gated frame. */
+  motion: MotionReference | null;
+  /** Alert cooldowns: alert key -> time (ms) of the last accepted alert. */
+  readonly alertCooldowns: Map<string, number>;
+  /** The latest processed frame; null before the first. */
+  latest: LatestFrame | null;
+}
+
+/** A fresh record for a camera's first frame at `nowMs`. */
+export function newCameraRecord(id: string, nowMs: number): CameraRecord {
+  return {
+    id,
+    activity: startActivity(nowMs),
+    lastFrameNumber: -1,
+    motion: null,
+    alertCooldowns: new Map(),
+    latest: null,
+  };
+}
+
+/** Options of {@link createCameraRegistry}. */
+export interface CameraRegistryOptions {
+  /** Most cameras with state at once (`server.max_cameras`). */
+  readonly maxCameras: number;
+  /** Seconds without a frame after which a camera is forgotten (`motion.camera_idle_seconds`). */
+  readonly idleSeconds: number;
+  /** Where `fess_active_cameras`, `fess_fps` and every per-camera series live. */
+  readonly metrics: FessMetrics;
+  readonly logger: Logger;
+  /** Clock in ms. */
+  readonly now: () => number;
+}
+
+/** The per-camera records. */
+export interface CameraRegistry {
+  /**
+   * The record of `cameraId` with this frame noted (activity, `fess_fps`), created on the
+   * camera's first frame.
+   * @throws TooManyRequestsError (429) for a new camera while `maxCameras` are active
+   */
+  admit(cameraId: string): CameraRecord;
+  /** The record of `cameraId`, if it has one. */
+  get(cameraId: string): CameraRecord | undefined;
+  /** Cameras with a record. */
+  readonly size: number;
+  /** Forgets idle cameras and removes their metric series; resolves to how many went. */
+  prune(): Promise<number>;
+}
+
+/** Creates the registry. */
+export function createCameraRegistry(options: CameraRegistryOptions): CameraRegistry {
+  const { metrics, now } = options;
+  const idleMs = options.idleSeconds * 1000;
+  const records = new Map<string, CameraRecord>();
+  // Ids whose series are still to be removed; a camera that comes back is taken out again.
+  const forgotten = new Set<string>();
+  const log = options.logger.child({ component: "cameras" });
+
+  const dropIdle = (t: number): number => {
+    let dropped = 0;
+    for (const [id, r] of records) {
+      if (t - r.activity.lastSeenMs > idleMs) {
+        records.delete(id);
+        forgotten.add(id);
+        dropped++;
+      }
+    }
+    metrics.activeCameras.set(records.size);
+    return dropped;
+  };
+  const removeSeries = async () => {
+    const batch = [...forgotten];
+    // The live set: a camera re-admitted meanwhile leaves it and keeps its series.
+    await removeCameraSeries(metrics.registry, forgotten);
+    for (const id of batch) forgotten.delete(id);
+  };
+
+  return {
+    admit(cameraId) {
+      const t = now();
+      const known = records.get(cameraId);
+      if (known) {
+        const fps = noteFrame(known.activity, t);
+        metrics.fps.set({ camera_id: cameraId }, Math.round(fps * 100) / 100);
+        return known;
+      }
+      if (dropIdle(t) > 0) {
+        removeSeries().catch((err) => log.warn("idle camera series not removed", { error: err }));
+      }
+      if (records.size >= options.maxCameras) {
+        throw new TooManyRequestsError(
+          `camera limit reached: ${options.maxCameras} cameras are active (server.max_cameras); ` +
+            `camera ${cameraId} is refused until one has been idle for ${options.idleSeconds} s`,
+          { detail: { max_cameras: options.maxCameras, idle_seconds: options.idleSeconds } },
+        );
+      }
+      const record = newCameraRecord(cameraId, t);
+      records.set(cameraId, record);
+      forgotten.delete(cameraId);
+      metrics.activeCameras.set(records.size);
+      return record;
+    },
+    get: (cameraId) => records.get(cameraId),
+    get size() {
+      return records.size;
+    },
+    async prune() {
+      const dropped = dropIdle(now());
+      await removeSeries();
+      return dropped;
+    },
+  };
+}

@@ -32,6 +32,7 @@ import { createFaceGallery, type FaceGallery } from "../shared/faces/gallery.ts"
 import { createMobileFaceNetEmbedder } from "../shared/faces/mobilefacenet.ts";
 import { createFaceRecognizer, type FaceRecognizer } from "../shared/faces/recognizer.ts";
 import { createYuNetDetector } from "../shared/faces/yunet.ts";
+import { createFrameDecoder } from "../shared/image/frame_decoder.ts";
 import { createHealthService, type HealthCheck, systemHealthCheck } from "../shared/health.ts";
 import type { Logger } from "../shared/logger.ts";
 import { createMetrics, type FessMetrics } from "../shared/metrics.ts";
@@ -362,8 +363,11 @@ export async function createApp(deps: AppDeps): Promise<App> {
       metrics,
       hooks: pipeline,
       bodyLimitBytes: limit,
-      // Face recognition needs full-resolution frames; without it decode straight to model size.
-      scaledDecode: recognizer === null,
+      frameDecoder: createFrameDecoder({
+        maxFramePixels: config.server.max_frame_pixels,
+        maxConcurrentDecodes: config.server.max_concurrent_decodes,
+        maxQueuedDecodes: config.server.max_queued_decodes,
+      }),
     })
     : () => Promise.reject(new ServiceUnavailableError(`detector unavailable: ${detectorError}`));
   const mounts: Mount[] = [

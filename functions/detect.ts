@@ -12,13 +12,8 @@ import type { Detection } from "../shared/events.ts";
 import type { Detector } from "../shared/detector/detector.ts";
 import { BadRequestError, NotFoundError, UnsupportedMediaTypeError } from "../shared/errors.ts";
 import { jsonResponse, mediaType, readBodyBytes } from "../shared/http.ts";
-import { type DecodedFrame, decodeImage } from "../shared/image/decode.ts";
-import {
-  DEFAULT_MAX_PIXELS,
-  PixelFormatSchema,
-  type RawFrame,
-  wrapRawFrame,
-} from "../shared/image/raw_frame.ts";
+import { createFrameDecoder, type FrameDecoder } from "../shared/image/frame_decoder.ts";
+import { DEFAULT_MAX_PIXELS, PixelFormatSchema, type RawFrame } from "../shared/image/raw_frame.ts";
 import type { Logger } from "../shared/logger.ts";
 import type { FessMetrics } from "../shared/metrics.ts";
 import { type Handler, requireMethod } from "./router.ts";
@@ -61,16 +56,10 @@ export interface DetectHandlerDeps {
   readonly hooks?: DetectHooks;
   /** Largest accepted body (default 32 MiB). */
   readonly bodyLimitBytes?: number;
-  /** Largest accepted frame, width*height (default about 8K UHD). */
-  readonly maxPixels?: number;
+  /** Decode admission (default: 8K UHD frames, 2 decodes at once, 8 waiting). */
+  readonly frameDecoder?: FrameDecoder;
   /** Clock for default timestamps. */
   readonly now?: () => Date;
-  /**
-   * Without hooks nobody needs the full-resolution frame, so JPEG/PNG uploads are decoded
-   * straight to the detector's input size (libjpeg scales while decoding). Default: on without
-   * hooks; hooks that need full resolution (face recognition) leave it off.
-   */
-  readonly scaledDecode?: boolean;
 }
 
 const ROUTE = new URLPattern({ pathname: "/detect/:camera_id" });
@@ -80,9 +69,13 @@ const DimensionSchema = z.coerce.number().int().min(1);
 /** Creates the detect handler, mounted at `/detect`. */
 export function createDetectHandler(deps: DetectHandlerDeps): Handler {
   const limit = deps.bodyLimitBytes ?? 32 * 1024 * 1024;
-  const maxPixels = deps.maxPixels ?? DEFAULT_MAX_PIXELS;
+  const decoder = deps.frameDecoder ??
+    createFrameDecoder({
+      maxFramePixels: DEFAULT_MAX_PIXELS,
+      maxConcurrentDecodes: 2,
+      maxQueuedDecodes: 8,
+    });
   const now = deps.now ?? (() => new Date());
-  const scaled = deps.scaledDecode ?? !deps.hooks;
 
   return async (req) => {
     const started = performance.now();
@@ -111,16 +104,8 @@ export function createDetectHandler(deps: DetectHandlerDeps): Handler {
 
     const body = await readBodyBytes(req, limit);
     const t0 = performance.now();
-    let frame: DecodedFrame;
-    let source: FrameContext["source"];
-    if (rawSpec) {
-      frame = wrapRawFrame({ data: body, ...rawSpec, maxPixels });
-      source = "raw";
-    } else {
-      source = type === "image/png" ? "png" : "jpeg";
-      const fitWithin = scaled ? deps.detector.model.input_size : undefined;
-      frame = await decodeImage(body, { maxPixels, expect: source, fitWithin });
-    }
+    const source: FrameContext["source"] = rawSpec ? "raw" : type === "image/png" ? "png" : "jpeg";
+    const frame = await decoder.decode(body, source === "raw" ? null : source, rawSpec);
     const t1 = performance.now();
     const context: FrameContext = { cameraId, frameNumber, timestamp, frame, source };
 
@@ -167,8 +152,8 @@ export function createDetectHandler(deps: DetectHandlerDeps): Handler {
       frame_number: frameNumber ??
         (typeof hookInfo.frame_number === "number" ? hookInfo.frame_number : null),
       timestamp,
-      width: frame.source?.width ?? frame.width,
-      height: frame.source?.height ?? frame.height,
+      width: frame.width,
+      height: frame.height,
       detection_ran: run,
       model: {
         id: deps.detector.model.id,

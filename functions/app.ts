@@ -366,6 +366,7 @@ export async function createApp(deps: AppDeps): Promise<App> {
       frameDecoder: createFrameDecoder({
         maxFramePixels: config.server.max_frame_pixels,
         maxConcurrentDecodes: config.server.max_concurrent_decodes,
+        maxDecodePixels: config.server.max_decode_pixels,
         maxQueuedDecodes: config.server.max_queued_decodes,
       }),
     })

@@ -56,7 +56,7 @@ export interface DetectHandlerDeps {
   readonly hooks?: DetectHooks;
   /** Largest accepted body (default 32 MiB). */
   readonly bodyLimitBytes?: number;
-  /** Decode admission (default: 8K UHD frames, 2 decodes at once, 8 waiting). */
+  /** Decode admission (default: 8K UHD frames, 4 decodes at once, 8 waiting). */
   readonly frameDecoder?: FrameDecoder;
   /** Clock for default timestamps. */
   readonly now?: () => Date;
@@ -72,7 +72,8 @@ export function createDetectHandler(deps: DetectHandlerDeps): Handler {
   const decoder = deps.frameDecoder ??
     createFrameDecoder({
       maxFramePixels: DEFAULT_MAX_PIXELS,
-      maxConcurrentDecodes: 2,
+      maxConcurrentDecodes: 4,
+      maxDecodePixels: DEFAULT_MAX_PIXELS,
       maxQueuedDecodes: 8,
     });
   const now = deps.now ?? (() => new Date());

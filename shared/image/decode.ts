@@ -14,7 +14,7 @@
  */
 import sharp from "sharp";
 import { BadRequestError, FessError } from "../errors.ts";
-import { readJpegSize, readPngSize } from "./image_header.ts";
+import { type ImageSize, readJpegSize, readPngSize } from "./image_header.ts";
 import { checkDimensions, DEFAULT_MAX_PIXELS, type RawFrame } from "./raw_frame.ts";
 
 /** Encoded image formats accepted. */
@@ -35,9 +35,13 @@ export function sniffImageFormat(bytes: Uint8Array): ImageFormat | null {
 
 /**
  * Checks the size a JPEG/PNG header declares against `maxPixels` without decoding (413 past
- * it). Bodies whose header cannot be read are left to the decoder, which refuses them with 400.
+ * it) and returns it; `null` when the header cannot be read (the decoder then refuses the body
+ * with a 400 if it is really broken).
  */
-export function checkDeclaredSize(bytes: Uint8Array, maxPixels = DEFAULT_MAX_PIXELS): void {
+export function checkDeclaredSize(
+  bytes: Uint8Array,
+  maxPixels = DEFAULT_MAX_PIXELS,
+): ImageSize | null {
   const format = sniffImageFormat(bytes);
   const declared = format === "jpeg"
     ? readJpegSize(bytes)
@@ -45,6 +49,7 @@ export function checkDeclaredSize(bytes: Uint8Array, maxPixels = DEFAULT_MAX_PIX
     ? readPngSize(bytes)
     : null;
   if (declared) checkDimensions(declared.width, declared.height, maxPixels);
+  return declared;
 }
 
 /** Options of {@link decodeImage}. */

@@ -4,7 +4,9 @@
  * Invariants:
  * - a frame larger than `maxFramePixels` is refused from its declared size (raw headers, or the
  *   JPEG SOF / PNG IHDR) before a byte of pixels is allocated: 413 with the dimensions;
- * - at most `maxConcurrentDecodes` decodes run at once; up to `maxQueuedDecodes` more wait in
+ * - at most `maxConcurrentDecodes` decodes run at once, and together they decode at most
+ *   `maxDecodePixels` (declared sizes; a frame larger than the budget runs alone): small frames
+ *   decode in parallel, huge ones one after another. Up to `maxQueuedDecodes` more wait in
  *   arrival order; past that the frame is refused at once with 429 and `Retry-After`, so a flood
  *   of large images costs a bounded amount of memory instead of one full frame per request;
  * - raw packed frames are wrapped without copying and skip the decode slots (nothing to decode);
@@ -12,6 +14,7 @@
  *
  * @module
  */
+import sharp from "sharp";
 import { TooManyRequestsError } from "../errors.ts";
 import { checkDeclaredSize, decodeImage, type ImageFormat } from "./decode.ts";
 import { checkDimensions, type PixelFormat, type RawFrame, wrapRawFrame } from "./raw_frame.ts";
@@ -29,6 +32,8 @@ export interface FrameDecoderOptions {
   readonly maxFramePixels: number;
   /** Decodes running at once (`server.max_concurrent_decodes`). */
   readonly maxConcurrentDecodes: number;
+  /** Pixels (width*height, declared) decoded at once (`server.max_decode_pixels`). */
+  readonly maxDecodePixels: number;
   /** Decodes waiting for a slot before new ones are refused (`server.max_queued_decodes`). */
   readonly maxQueuedDecodes: number;
   /** `Retry-After` seconds sent with a refusal (default 1). */
@@ -64,45 +69,68 @@ export function createFrameDecoder(options: FrameDecoderOptions): FrameDecoder {
   const queueLimit = Math.max(0, options.maxQueuedDecodes);
   const retryAfter = options.retryAfterSeconds ?? 1;
   const maxPixels = options.maxFramePixels;
+  // Frames are decoded once and never again: libvips' operation cache could only keep the
+  // pixels of recent frames alive (tens of MB each at 4K/8K). A process-wide libvips setting.
+  sharp.cache(false);
+  const budget = Math.max(1, options.maxDecodePixels);
   let active = 0;
-  const waiting: (() => void)[] = [];
+  let pixels = 0;
+  const waiting: { weight: number; go: () => void }[] = [];
 
-  const acquire = (): Promise<void> | void => {
-    if (active < limit) {
+  const fits = (weight: number): boolean =>
+    active < limit && (pixels + weight <= budget || active === 0);
+  const acquire = (weight: number): Promise<void> | void => {
+    if (waiting.length === 0 && fits(weight)) {
       active++;
+      pixels += weight;
       return;
     }
     if (waiting.length >= queueLimit) {
       throw new DecodeQueueFullError(active, waiting.length, retryAfter);
     }
-    // The slot is handed over by release(), so `active` stays counted for the waiter.
-    return new Promise<void>((resolve) => waiting.push(resolve));
+    return new Promise<void>((go) => waiting.push({ weight, go }));
   };
-  const release = (): void => {
-    const next = waiting.shift();
-    if (next) next();
-    else active--;
+  const release = (weight: number): void => {
+    active--;
+    pixels -= weight;
+    // Strict arrival order: the head waits until it fits, later ones wait behind it.
+    while (waiting.length > 0 && fits(waiting[0]!.weight)) {
+      const next = waiting.shift()!;
+      active++;
+      pixels += next.weight;
+      next.go();
+    }
   };
-  const withSlot = async <T>(fn: () => Promise<T> | T): Promise<T> => {
-    await acquire();
+  const withSlot = async <T>(weight: number, fn: () => Promise<T> | T): Promise<T> => {
+    const w = Math.min(weight, budget);
+    await acquire(w);
     try {
       return await fn();
     } finally {
-      release();
+      release(w);
     }
   };
 
   return {
-    decode(body, expect, raw) {
+    // async: a refusal is a rejected promise, while the slot accounting still happens at call
+    // time (the body runs synchronously up to its first await).
+    async decode(body, expect, raw) {
       // Size first: an oversized frame is a 413 even when every slot is busy.
       if (raw) {
         checkDimensions(raw.width, raw.height, maxPixels);
         const wrap = () => wrapRawFrame({ data: body, ...raw, maxPixels });
-        if (raw.format === "yuv420p" || raw.format === "nv12") return withSlot(wrap);
-        return Promise.resolve().then(wrap);
+        if (raw.format === "yuv420p" || raw.format === "nv12") {
+          return await withSlot(raw.width * raw.height, wrap);
+        }
+        return wrap();
       }
-      checkDeclaredSize(body, maxPixels);
-      return withSlot(() => decodeImage(body, { maxPixels, expect: expect ?? undefined }));
+      const declared = checkDeclaredSize(body, maxPixels);
+      // An unreadable header counts as a full budget: the decoder will tell what it really is.
+      const weight = declared ? declared.width * declared.height : budget;
+      return await withSlot(
+        weight,
+        () => decodeImage(body, { maxPixels, expect: expect ?? undefined }),
+      );
     },
     get active() {
       return active;

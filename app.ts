@@ -20,6 +20,7 @@ import { openPublisher, publisherHealthCheck } from "./shared/events/open_publis
 import type { Publisher } from "./shared/events/publisher.ts";
 import { createFaceGallery, type FaceGallery } from "./shared/faces/gallery.ts";
 import { loadRecognizer } from "./shared/faces/load_recognizer.ts";
+import { createFrameDecoder } from "./shared/image/frame_decoder.ts";
 import { createHealthService, systemHealthCheck } from "./shared/health.ts";
 import type { Logger } from "./shared/logger.ts";
 import { createMetrics, type FessMetrics } from "./shared/metrics.ts";
@@ -144,8 +145,12 @@ export async function createApp(deps: AppDeps): Promise<App> {
           pipeline,
           bodyLimitBytes: limit,
           timestampSkewSeconds: config.server.timestamp_skew_seconds,
-          // Face recognition needs full-resolution frames; without it decode to model size.
-          scaledDecodeSize: faces.recognizer ? undefined : detector?.model.input_size,
+          frameDecoder: createFrameDecoder({
+            maxFramePixels: config.server.max_frame_pixels,
+            maxConcurrentDecodes: config.server.max_concurrent_decodes,
+            maxDecodePixels: config.server.max_decode_pixels,
+            maxQueuedDecodes: config.server.max_queued_decodes,
+          }),
         }),
         protected: true,
       },

@@ -1,7 +1,8 @@
 /**
- * Detection latency per backend and input size: raw `session.run`, preprocess, postprocess and
- * the whole `POST /detect` round trip (a real 768x576 vtest JPEG through Deno.serve on
- * loopback, router included), p50/p95, plus round trip / raw run.
+ * Detection latency per backend, input size and upload format: raw `session.run`, decode,
+ * preprocess (the OpenCV-exact resize + letterbox), postprocess and the whole `POST /detect`
+ * round trip (a real 768x576 vtest frame as JPEG, raw bgr24 and raw yuv420p through Deno.serve
+ * on loopback, router included), p50/p95, plus round trip / raw run.
  *
  *   deno run -A bench/detect_bench.ts [--quick]
  *
@@ -22,7 +23,14 @@ import { createMetrics } from "../shared/metrics.ts";
 import { createPipeline } from "../shared/pipeline/pipeline.ts";
 import type { OnnxBackend } from "../shared/onnx/backend.ts";
 import { createOnnxSession } from "../shared/onnx/session.ts";
-import { modelsDir, vtestFramesJpeg } from "../tests/support/media.ts";
+import {
+  modelsDir,
+  VTEST_HEIGHT,
+  VTEST_WIDTH,
+  vtestFramesBgr,
+  vtestFramesJpeg,
+  vtestFramesYuv420,
+} from "../tests/support/media.ts";
 
 const quick = Deno.args.includes("--quick");
 const PLAN: { backend: OnnxBackend; size: number; iterations: number }[] = [
@@ -41,16 +49,31 @@ function pct(values: number[], p: number): number {
 const f = (v: number) => v.toFixed(2).padStart(8);
 const manifest = getModelManifest("rtmdet-nano-person");
 const [jpeg] = await vtestFramesJpeg([200]);
+const [bgr] = await vtestFramesBgr([200]);
+const [yuv] = await vtestFramesYuv420([200], "yuv420p");
 const frame = await decodeImage(jpeg!);
+const INPUTS = [
+  { name: "jpeg", body: jpeg!, headers: { "content-type": "image/jpeg" } },
+  { name: "bgr24", body: bgr!, headers: raw("bgr24") },
+  { name: "yuv420p", body: yuv!, headers: raw("yuv420p") },
+];
+function raw(format: string): Record<string, string> {
+  return {
+    "content-type": "application/octet-stream",
+    "x-frame-width": String(VTEST_WIDTH),
+    "x-frame-height": String(VTEST_HEIGHT),
+    "x-pixel-format": format,
+  };
+}
 const write = (s: string) => Deno.stdout.writeSync(new TextEncoder().encode(s + "\n"));
 
 write(
-  `model ${manifest.id}, frame 768x576 JPEG (${
-    jpeg!.length
-  } bytes), ${navigator.hardwareConcurrency} cores; times in ms\n`,
+  `model ${manifest.id}, frame 768x576 as JPEG (${jpeg!.length} bytes), bgr24 (${
+    bgr!.length
+  } bytes), yuv420p (${yuv!.length} bytes); ${navigator.hardwareConcurrency} cores; times in ms\n`,
 );
 write(
-  "| backend | size | iters | run p50 | run p95 | decode p50 | pre p50 | pre p95 | post p50 | post p95 | infer p50 | server p50 | POST p50 | POST p95 | POST/run |",
+  "| backend | size | input | iters | run p50 | run p95 | decode p50 | pre p50 | pre p95 | post p50 | infer p50 | server p50 | POST p50 | POST p95 | POST/run |",
 );
 write("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
 
@@ -109,7 +132,6 @@ for (const { backend, size, iterations } of PLAN) {
       handler: createDetectHandler({
         pipeline,
         timestampSkewSeconds: settings.server.timestamp_skew_seconds,
-        scaledDecodeSize: size,
       }),
       protected: false,
     }],
@@ -119,42 +141,40 @@ for (const { backend, size, iterations } of PLAN) {
   });
   const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} }, router);
   const url = `http://127.0.0.1:${server.addr.port}/detect/bench-cam`;
-  const post = async () => {
-    const res = await fetch(url, {
-      method: "POST",
-      headers: { "content-type": "image/jpeg" },
-      body: jpeg,
-    });
-    return await res.json();
-  };
-  for (let i = 0; i < 5; i++) await post();
-  const rt: number[] = [],
-    pre: number[] = [],
-    postp: number[] = [],
-    dec: number[] = [],
-    inf: number[] = [],
-    srv: number[] = [];
-  for (let i = 0; i < iterations; i++) {
-    const t = performance.now();
-    const body = await post();
-    rt.push(performance.now() - t);
-    pre.push(body.timing.preprocess_ms);
-    postp.push(body.timing.postprocess_ms);
-    dec.push(body.timing.decode_ms);
-    inf.push(body.timing.inference_ms);
-    srv.push(body.timing.total_ms);
+  for (const input of INPUTS) {
+    const post = async () => {
+      const res = await fetch(url, { method: "POST", headers: input.headers, body: input.body });
+      return await res.json();
+    };
+    for (let i = 0; i < 5; i++) await post();
+    const rt: number[] = [],
+      pre: number[] = [],
+      postp: number[] = [],
+      dec: number[] = [],
+      inf: number[] = [],
+      srv: number[] = [];
+    for (let i = 0; i < iterations; i++) {
+      const t = performance.now();
+      const body = await post();
+      rt.push(performance.now() - t);
+      pre.push(body.timing.preprocess_ms);
+      postp.push(body.timing.postprocess_ms);
+      dec.push(body.timing.decode_ms);
+      inf.push(body.timing.inference_ms);
+      srv.push(body.timing.total_ms);
+    }
+    write(
+      `| ${backend} | ${size} | ${input.name} | ${iterations} | ${f(pct(run, 50))} | ${
+        f(pct(run, 95))
+      } | ${f(pct(dec, 50))} | ${f(pct(pre, 50))} | ${f(pct(pre, 95))} | ${f(pct(postp, 50))} | ${
+        f(pct(inf, 50))
+      } | ${f(pct(srv, 50))} | ${f(pct(rt, 50))} | ${f(pct(rt, 95))} | ${
+        (pct(rt, 50) / pct(run, 50)).toFixed(2)
+      }x |`,
+    );
   }
   await server.shutdown();
   await publisher.close();
   await Deno.remove(eventLog);
   await detector.close();
-  write(
-    `| ${backend} | ${size} | ${iterations} | ${f(pct(run, 50))} | ${f(pct(run, 95))} | ${
-      f(pct(dec, 50))
-    } | ${f(pct(pre, 50))} | ${f(pct(pre, 95))} | ${f(pct(postp, 50))} | ${f(pct(postp, 95))} | ${
-      f(pct(inf, 50))
-    } | ${f(pct(srv, 50))} | ${f(pct(rt, 50))} | ${f(pct(rt, 95))} | ${
-      (pct(rt, 50) / pct(run, 50)).toFixed(2)
-    }x |`,
-  );
 }

@@ -10,8 +10,8 @@ import { z } from "zod";
 import { parseCameraId } from "../shared/camera_id.ts";
 import { BadRequestError, NotFoundError, UnsupportedMediaTypeError } from "../shared/errors.ts";
 import { jsonResponse, mediaType, readBodyBytes } from "../shared/http.ts";
-import { type DecodedFrame, decodeImage } from "../shared/image/decode.ts";
-import { DEFAULT_MAX_PIXELS, PixelFormatSchema, wrapRawFrame } from "../shared/image/raw_frame.ts";
+import { createFrameDecoder, type FrameDecoder } from "../shared/image/frame_decoder.ts";
+import { DEFAULT_MAX_PIXELS, PixelFormatSchema } from "../shared/image/raw_frame.ts";
 import type { FrameSource } from "../shared/pipeline/frame_outcome.ts";
 import { parseFrameTimestamp } from "../shared/pipeline/frame_timestamp.ts";
 import type { Pipeline } from "../shared/pipeline/pipeline.ts";
@@ -30,17 +30,12 @@ export interface DetectHandlerDeps {
   readonly pipeline: Pick<Pipeline, "process" | "assertReady">;
   /** Largest accepted body (default 32 MiB). */
   readonly bodyLimitBytes?: number;
-  /** Largest accepted frame, width*height (default about 8K UHD). */
-  readonly maxPixels?: number;
+  /** Decode admission (default: 8K UHD frames, 4 decodes at once, 8 waiting). */
+  readonly frameDecoder?: FrameDecoder;
   /** Largest accepted distance of a frame timestamp from now (`server.timestamp_skew_seconds`). */
   readonly timestampSkewSeconds: number;
   /** Clock for default timestamps and the timestamp window. */
   readonly now?: () => Date;
-  /**
-   * Decode JPEG/PNG uploads straight to this size (libjpeg scales while decoding) when nothing
-   * downstream needs full resolution (face recognition does); unset: full decode.
-   */
-  readonly scaledDecodeSize?: number;
 }
 
 const ROUTE = new URLPattern({ pathname: "/detect/:camera_id" });
@@ -50,7 +45,13 @@ const DimensionSchema = z.coerce.number().int().min(1);
 /** Creates the detect handler, mounted at `/detect`. */
 export function createDetectHandler(deps: DetectHandlerDeps): Handler {
   const limit = deps.bodyLimitBytes ?? 32 * 1024 * 1024;
-  const maxPixels = deps.maxPixels ?? DEFAULT_MAX_PIXELS;
+  const decoder = deps.frameDecoder ??
+    createFrameDecoder({
+      maxFramePixels: DEFAULT_MAX_PIXELS,
+      maxConcurrentDecodes: 4,
+      maxDecodePixels: DEFAULT_MAX_PIXELS,
+      maxQueuedDecodes: 8,
+    });
   const now = deps.now ?? (() => new Date());
 
   return async (req) => {
@@ -87,19 +88,8 @@ export function createDetectHandler(deps: DetectHandlerDeps): Handler {
 
     const body = await readBodyBytes(req, limit);
     const t0 = performance.now();
-    let frame: DecodedFrame;
-    let source: FrameSource;
-    if (rawSpec) {
-      frame = wrapRawFrame({ data: body, ...rawSpec, maxPixels });
-      source = "raw";
-    } else {
-      source = type === "image/png" ? "png" : "jpeg";
-      frame = await decodeImage(body, {
-        maxPixels,
-        expect: source,
-        fitWithin: deps.scaledDecodeSize,
-      });
-    }
+    const source: FrameSource = rawSpec ? "raw" : type === "image/png" ? "png" : "jpeg";
+    const frame = await decoder.decode(body, source === "raw" ? null : source, rawSpec);
     const decodeMs = performance.now() - t0;
     const outcome = await deps.pipeline.process({
       cameraId,

@@ -84,6 +84,9 @@ export function createRouter(deps: RouterDeps): Handler {
       const headers = new Headers();
       if (err instanceof MethodNotAllowedError) headers.set("allow", err.allow.join(", "));
       if (err.status === 401) headers.set("www-authenticate", 'Bearer realm="fess"');
+      if (err.retryAfterSeconds !== undefined) {
+        headers.set("retry-after", String(err.retryAfterSeconds));
+      }
       const body: { error: string; detail: unknown; code: string } = {
         error: err.status >= 500 && err.code === "internal_error" ? "internal error" : err.message,
         code: err.code,

@@ -141,6 +141,12 @@ const KafkaSchema = z.strictObject({
 
 const ServerSchema = z.strictObject({
   body_limit_bytes: int(1).default(16 * 1024 * 1024),
+  // 8K UHD: the largest frame a camera sends; checked from the header before decoding.
+  max_frame_pixels: int(1, 16384 * 16384).default(7680 * 4320),
+  max_concurrent_decodes: int(1, 1024).default(4),
+  // One 8K frame's worth of pixels decoding at once; many small frames fit beside each other.
+  max_decode_pixels: int(1, 16384 * 16384).default(7680 * 4320),
+  max_queued_decodes: int(0, 100_000).default(8),
   api_keys: list(z.string().min(16, "API keys must be at least 16 characters")).default([]),
   max_cameras: int(1, 100_000).default(256),
   timestamp_skew_seconds: int(1).default(86_400),

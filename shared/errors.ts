@@ -15,6 +15,8 @@ export interface FessErrorOptions {
   readonly cause?: unknown;
   /** Whether the same request may succeed later. */
   readonly retriable?: boolean;
+  /** Seconds after which a retry is reasonable: sent as `Retry-After`. */
+  readonly retryAfterSeconds?: number;
 }
 
 /** Base class: an error with an HTTP status, a stable code and a retriable flag. */
@@ -27,6 +29,8 @@ export class FessError extends Error {
   readonly retriable: boolean;
   /** Structured detail for the response body. */
   readonly detail: unknown;
+  /** `Retry-After` seconds, when the server knows when to come back. */
+  readonly retryAfterSeconds: number | undefined;
 
   constructor(status: number, code: string, message: string, options: FessErrorOptions = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
@@ -35,6 +39,7 @@ export class FessError extends Error {
     this.code = code;
     this.retriable = options.retriable ?? false;
     this.detail = options.detail;
+    this.retryAfterSeconds = options.retryAfterSeconds;
   }
 }
 

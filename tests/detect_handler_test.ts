@@ -19,12 +19,14 @@ import {
   VTEST_WIDTH,
   vtestFramesBgr,
   vtestFramesJpeg,
+  vtestFramesYuv420,
 } from "./support/media.ts";
 import {
   pipelineSettings,
   type RecordingPublisher,
   recordingPublisher,
 } from "./support/pipeline_fakes.ts";
+import { yuv420ToBgr } from "../shared/image/yuv.ts";
 
 interface Served {
   url: string;
@@ -51,7 +53,7 @@ const NOW = Date.parse("2026-01-02T03:04:05.000Z");
  * gating off unless asked) and the real detector, all on one fixed clock.
  */
 async function serve(
-  options: { env?: Record<string, string>; scaledDecodeSize?: number | null } = {},
+  options: { env?: Record<string, string> } = {},
 ): Promise<Served> {
   const metrics = createMetrics({ defaultMetrics: false });
   const publisher = recordingPublisher();
@@ -70,9 +72,6 @@ async function serve(
     pipeline,
     bodyLimitBytes: 4 * 1024 * 1024,
     timestampSkewSeconds: settings.server.timestamp_skew_seconds,
-    scaledDecodeSize: options.scaledDecodeSize === null
-      ? undefined
-      : options.scaledDecodeSize ?? 320,
     now: () => new Date(NOW),
   });
   const router = createRouter({
@@ -392,32 +391,52 @@ Deno.test("a new camera past server.max_cameras gets 429 over HTTP with the reas
   }
 });
 
-Deno.test("the scaled JPEG decode finds the same pedestrians as the full decode, in frame pixels", async () => {
-  const [fast, full] = [await serve(), await serve({ scaledDecodeSize: null })];
+Deno.test("a yuv420p frame is detected exactly like its OpenCV BGR conversion sent as bgr24", async () => {
+  const s = await serve();
   try {
-    const [jpeg] = await vtestFramesJpeg([200]);
-    const post = async (s: Served) =>
-      await (await fetch(`${s.url}/detect/c`, {
+    const [yuv] = await vtestFramesYuv420([200], "yuv420p");
+    const bgr = yuv420ToBgr(yuv!, VTEST_WIDTH, VTEST_HEIGHT, "i420");
+    const post = async (body: Uint8Array<ArrayBuffer>, format: string) =>
+      await (await fetch(`${s.url}/detect/c?width=${VTEST_WIDTH}&height=${VTEST_HEIGHT}`, {
         method: "POST",
-        headers: { "content-type": "image/jpeg" },
-        body: jpeg,
+        headers: { "content-type": "application/octet-stream", "x-pixel-format": format },
+        body,
       })).json();
-    const [a, b] = [await post(fast), await post(full)];
-    assert.deepEqual([a.width, a.height], [768, 576]);
-    const confident = b.detections.filter((d: { score: number }) => d.score >= 0.5);
-    assert.ok(confident.length >= 3);
-    type D = { score: number; bbox: { x1: number; y1: number; x2: number; y2: number } };
-    for (const d of confident as D[]) {
-      const twin = (a.detections as D[]).find((o) =>
-        Math.abs(o.bbox.x1 - d.bbox.x1) <= 6 && Math.abs(o.bbox.y1 - d.bbox.y1) <= 6 &&
-        Math.abs(o.bbox.x2 - d.bbox.x2) <= 6 && Math.abs(o.bbox.y2 - d.bbox.y2) <= 6 &&
-        Math.abs(o.score - d.score) <= 0.1
-      );
-      assert.ok(twin, `no twin for ${JSON.stringify(d)}`);
-    }
+    const [a, b] = [await post(yuv!, "yuv420p"), await post(new Uint8Array(bgr), "bgr24")];
+    assert.deepEqual([a.width, a.height], [VTEST_WIDTH, VTEST_HEIGHT]);
+    assert.ok(a.detections.length >= 3, `pedestrians found: ${a.detections.length}`);
+    assert.deepEqual(a.detections, b.detections);
   } finally {
-    await fast.close();
-    await full.close();
+    await s.close();
+  }
+});
+
+Deno.test("an odd-sized yuv420p frame is a 400 and a PNG declaring too many pixels a 413", async () => {
+  const s = await serve();
+  try {
+    const odd = await fetch(`${s.url}/detect/c?width=5&height=4&pixel_format=yuv420p`, {
+      method: "POST",
+      headers: { "content-type": "application/octet-stream" },
+      body: new Uint8Array(30),
+    });
+    assert.equal(odd.status, 400);
+    assert.match((await odd.json()).error, /even width and height/);
+    // A PNG signature and an IHDR claiming 12000x12000, then nothing decodable.
+    const png = new Uint8Array(64);
+    png.set([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0, 0, 0, 13, 0x49, 0x48, 0x44, 0x52]);
+    new DataView(png.buffer).setUint32(16, 12000);
+    new DataView(png.buffer).setUint32(20, 12000);
+    const big = await fetch(`${s.url}/detect/c`, {
+      method: "POST",
+      headers: { "content-type": "image/png" },
+      body: png,
+    });
+    assert.equal(big.status, 413);
+    const body = await big.json();
+    assert.equal(body.code, "frame_too_large");
+    assert.deepEqual([body.detail.width, body.detail.height], [12000, 12000]);
+  } finally {
+    await s.close();
   }
 });
 

@@ -27,17 +27,13 @@ import {
 const W = 64, H = 48;
 
 /** An RGB frame filled with one grey level (two levels differ everywhere). */
-function flatFrame(
-  level: number,
-  size?: { width: number; height: number },
-): FrameInput["frame"] {
+function flatFrame(level: number): FrameInput["frame"] {
   return {
     data: new Uint8Array(W * H * 3).fill(level),
     width: W,
     height: H,
     channels: 3,
     layout: "rgb",
-    ...(size ? { source: size } : {}),
   };
 }
 
@@ -158,15 +154,6 @@ Deno.test("a moving frame publishes one MotionDetection event with camera, frame
   assert.deepEqual(r.detections, [PERSON_A, CAR]);
   assert.deepEqual(r.events.published, [e.event_id]);
   assert.deepEqual(r.events.rejected, []);
-});
-
-Deno.test("the MotionDetection event reports the source size of a frame decoded smaller", async () => {
-  const h = harness();
-  const r = await runFrame(h, pframe("cam-s", 1, flatFrame(9, { width: 1024, height: 768 })));
-  const [e] = ofType(h.publisher.events, "motion_detection");
-  assert.equal(e!.frame_width, 1024);
-  assert.equal(e!.frame_height, 768);
-  assert.deepEqual([r.width, r.height], [1024, 768]);
 });
 
 Deno.test("without a motion gate every frame is detected with motion null and score 1", async () => {

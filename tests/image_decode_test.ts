@@ -2,7 +2,8 @@ import assert from "node:assert/strict";
 import sharp from "sharp";
 import { BadRequestError } from "../shared/errors.ts";
 import { decodeImage, sniffImageFormat } from "../shared/image/decode.ts";
-import { wrapRawFrame } from "../shared/image/raw_frame.ts";
+import { readJpegSize, readPngSize } from "../shared/image/image_header.ts";
+import { FrameTooLargeError, wrapRawFrame } from "../shared/image/raw_frame.ts";
 import { vtestFramesJpeg } from "./support/media.ts";
 
 Deno.test("a real vtest JPEG decodes to a 768x576 RGB frame", async () => {
@@ -52,7 +53,7 @@ Deno.test("a truncated JPEG is rejected instead of decoding half a grey frame", 
   );
 });
 
-Deno.test("a corrupt PNG and an image over the pixel limit are 400s", async () => {
+Deno.test("a corrupt PNG is a 400 and an image over the pixel limit a 413", async () => {
   const png = new Uint8Array(
     await sharp(new Uint8Array(300), { raw: { width: 10, height: 10, channels: 3 } }).png()
       .toBuffer(),
@@ -60,7 +61,7 @@ Deno.test("a corrupt PNG and an image over the pixel limit are 400s", async () =
   const corrupt = png.slice();
   corrupt.fill(0, 20, 60);
   await assert.rejects(decodeImage(corrupt), BadRequestError);
-  await assert.rejects(decodeImage(png, { maxPixels: 50 }), BadRequestError);
+  await assert.rejects(decodeImage(png, { maxPixels: 50 }), FrameTooLargeError);
 });
 
 Deno.test("raw frames are wrapped without copying when the byte count matches the format", () => {
@@ -104,16 +105,22 @@ Deno.test("raw frames with a wrong size or bad dimensions are 400s naming the nu
   );
 });
 
-Deno.test("decoding straight to a detector size keeps the aspect ratio and reports the source size", async () => {
+Deno.test("image headers give the size before decoding: JPEG SOF and PNG IHDR", async () => {
   const [jpeg] = await vtestFramesJpeg([100]);
-  const small = await decodeImage(jpeg!, { fitWithin: 320 });
-  assert.deepEqual([small.width, small.height, small.channels], [320, 240, 3]);
-  assert.deepEqual(small.source, { width: 768, height: 576 });
-  assert.equal(small.data.length, 320 * 240 * 3);
-  const same = await decodeImage(jpeg!, { fitWithin: 768 });
-  assert.equal(same.source, undefined, "no scaling needed, no source");
-  const cut = jpeg!.subarray(0, Math.floor(jpeg!.length / 2));
-  await assert.rejects(decodeImage(cut, { fitWithin: 320 }), BadRequestError);
+  assert.deepEqual(readJpegSize(jpeg!), { width: 768, height: 576 });
+  const png = new Uint8Array(
+    await sharp(new Uint8Array(7 * 5 * 3), { raw: { width: 7, height: 5, channels: 3 } }).png()
+      .toBuffer(),
+  );
+  assert.deepEqual(readPngSize(png), { width: 7, height: 5 });
+  assert.equal(readJpegSize(Uint8Array.from([0xff, 0xd8, 0xff, 0xda, 0, 2])), null);
+  assert.equal(readPngSize(png.subarray(0, 20)), null);
+  // Only the header is read: a JPEG cut right after its frame header is still refused as too big.
+  const sof = jpeg!.findIndex((v, i) => v === 0xff && jpeg![i + 1] === 0xc0);
+  assert.ok(sof > 0);
+  const headerOnly = jpeg!.slice(0, sof + 12);
+  await assert.rejects(decodeImage(headerOnly, { maxPixels: 1000 }), FrameTooLargeError);
+  await assert.rejects(decodeImage(headerOnly), BadRequestError);
 });
 
 Deno.test("grey+alpha PNG expands to RGB dropping alpha", async () => {

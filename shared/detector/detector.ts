@@ -18,18 +18,17 @@ import { decodeRawHead } from "./decode_raw_head.ts";
 import type { Detection } from "../events.ts";
 import type { FrameDetections } from "./detection.ts";
 import {
+  createLetterboxer,
   fillPad,
   type LetterboxGeometry,
-  letterboxInto,
   type Normalization,
-  type SourceSize,
 } from "./letterbox.ts";
 
 /**
- * A frame for {@link Detector.detect}: a {@link RawFrame}, optionally a pre-scaled copy of a
- * larger frame (`source`), in which case boxes are reported in `source` pixels.
+ * A frame for {@link Detector.detect}: a full-size {@link RawFrame} (the letterbox resizes it
+ * exactly as OpenCV would; never hand it a frame resampled by anything else).
  */
-export type DetectorFrame = RawFrame & { readonly source?: SourceSize };
+export type DetectorFrame = RawFrame;
 
 /** Input sizes the detector supports. */
 export const DETECTOR_INPUT_SIZES = [320, 640, 1280] as const;
@@ -141,6 +140,7 @@ export async function createDetector(options: DetectorOptions): Promise<Detector
     std: manifest.preprocess.std,
     padValue: manifest.preprocess.pad_value,
   };
+  const letterboxer = createLetterboxer(norm);
   const perImage = 3 * size * size;
   let buffer = new Float32Array(perImage);
   const model: DetectorModelInfo = {
@@ -179,7 +179,7 @@ export async function createDetector(options: DetectorOptions): Promise<Detector
     if (buffer.length < n * perImage) buffer = new Float32Array(n * perImage);
     const t0 = performance.now();
     const geometries = frames.map((f, i) =>
-      letterboxInto(f, size, size, norm, buffer, i * perImage, f.source)
+      letterboxer.letterboxInto(f, size, size, buffer, i * perImage)
     );
     const t1 = performance.now();
     const data = buffer.length === n * perImage ? buffer : buffer.subarray(0, n * perImage);

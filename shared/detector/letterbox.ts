@@ -1,13 +1,23 @@
 /**
- * RTMDet preprocessing as mmdeploy runs it: keep the aspect ratio, resize with OpenCV's bilinear
- * rule (`cv2.resize` INTER_LINEAR: half-pixel centres, edge clamp, no antialias), pad the
- * bottom/right with 114, reorder to the model's channel order, `(v - mean) / std`, CHW float32.
- * All of that is ONE pass from the decoded HWC frame straight into a caller-owned tensor buffer:
- * no intermediate resized image, no per-frame allocation, pad value normalised once.
+ * RTMDet preprocessing as mmdeploy runs it, bit for bit: mmcv `imrescale` geometry (one scale
+ * `min(W/w, H/h)`, sizes `int(x * s + 0.5)`), `cv2.resize(img, (nw, nh), INTER_LINEAR)` through
+ * the OpenCV port in `image/resize_linear.ts` (8-bit fixed point, so the resized uint8 image is
+ * identical to OpenCV's), pad bottom/right with 114, the model's channel order, then
+ * `(v - mean) / std` in float32 — looked up per byte value from a 256-entry table computed with
+ * float32 rounding, so the tensor equals numpy's `(img.astype(float32) - mean) / std`.
+ *
+ * Each resized row goes straight from the resizer into the caller-owned CHW tensor: no
+ * intermediate image, no per-frame allocation once a {@link Letterboxer}'s scratch has grown.
  *
  * @module
  */
 import type { RawFrame } from "../image/raw_frame.ts";
+import {
+  createResizeScratch,
+  resizeLinearRows,
+  resizePlan,
+  type ResizeScratch,
+} from "../image/resize_linear.ts";
 
 /** How a frame maps onto the model input (for mapping boxes back). */
 export interface LetterboxGeometry {
@@ -73,17 +83,74 @@ export function channelSources(
   return srcIsBgr === wantBgr ? [0, 1, 2] : [2, 1, 0];
 }
 
-/** Size of the original frame when `frame` was already scaled down (e.g. by the JPEG decoder). */
-export interface SourceSize {
-  readonly width: number;
-  readonly height: number;
+/** Float32 `(v - mean) / std` for every byte value `v`, one table per tensor channel. */
+function normalizationTables(norm: Normalization): [Float32Array, Float32Array, Float32Array] {
+  const tables: Float32Array[] = [];
+  for (let c = 0; c < 3; c++) {
+    const mean = Math.fround(norm.mean[c]!), std = Math.fround(norm.std[c]!);
+    const t = new Float32Array(256);
+    for (let v = 0; v < 256; v++) t[v] = Math.fround(Math.fround(v - mean) / std);
+    tables.push(t);
+  }
+  return tables as [Float32Array, Float32Array, Float32Array];
+}
+
+/** Letterboxes frames for one model normalisation, reusing its tables and row buffers. */
+export interface Letterboxer {
+  /**
+   * Writes `frame` letterboxed and normalised into `out` (CHW, `3 * dstH * dstW` floats starting
+   * at `offset`). Returns the geometry used (for mapping boxes back).
+   */
+  letterboxInto(
+    frame: RawFrame,
+    dstWidth: number,
+    dstHeight: number,
+    out: Float32Array,
+    offset?: number,
+  ): LetterboxGeometry;
+}
+
+/** Creates a {@link Letterboxer} for `norm`. */
+export function createLetterboxer(norm: Normalization): Letterboxer {
+  const [t0, t1, t2] = normalizationTables(norm);
+  const pad = Math.min(255, Math.max(0, Math.round(norm.padValue)));
+  const scratch: ResizeScratch = createResizeScratch();
+  return {
+    letterboxInto(frame, dstWidth, dstHeight, out, offset = 0) {
+      const g = computeLetterbox(frame.width, frame.height, dstWidth, dstHeight);
+      const { resizedWidth: rw, resizedHeight: rh } = g;
+      const plane = dstWidth * dstHeight;
+      const o0 = offset, o1 = offset + plane, o2 = offset + 2 * plane;
+      const [s0, s1, s2] = channelSources(frame.layout, norm.channelOrder);
+      const cn = frame.channels;
+      const plan = resizePlan(frame.width, frame.height, rw, rh);
+      resizeLinearRows(frame, plan, (y, row) => {
+        const base = y * dstWidth;
+        for (let x = 0, p = 0; x < rw; x++, p += cn) {
+          out[o0 + base + x] = t0[row[p + s0]!]!;
+          out[o1 + base + x] = t1[row[p + s1]!]!;
+          out[o2 + base + x] = t2[row[p + s2]!]!;
+        }
+        if (rw < dstWidth) {
+          out.fill(t0[pad]!, o0 + base + rw, o0 + base + dstWidth);
+          out.fill(t1[pad]!, o1 + base + rw, o1 + base + dstWidth);
+          out.fill(t2[pad]!, o2 + base + rw, o2 + base + dstWidth);
+        }
+      }, scratch);
+      if (rh < dstHeight) {
+        const start = rh * dstWidth;
+        out.fill(t0[pad]!, o0 + start, o0 + plane);
+        out.fill(t1[pad]!, o1 + start, o1 + plane);
+        out.fill(t2[pad]!, o2 + start, o2 + plane);
+      }
+      return g;
+    },
+  };
 }
 
 /**
- * Writes `frame` letterboxed and normalised into `out` (CHW, `3 * dstH * dstW` floats starting at
- * `offset`). Returns the geometry used. When `source` is given, `frame` is a pre-scaled copy of
- * a `source`-sized frame: geometry (and so box mapping) follows `source`, and `frame` is resized
- * to the letterbox size (a no-op copy when it already has that size).
+ * One-off {@link Letterboxer.letterboxInto} (builds the tables each call; hot paths keep a
+ * {@link createLetterboxer} instead).
  */
 export function letterboxInto(
   frame: RawFrame,
@@ -92,98 +159,34 @@ export function letterboxInto(
   norm: Normalization,
   out: Float32Array,
   offset = 0,
-  source?: SourceSize,
 ): LetterboxGeometry {
-  const g = computeLetterbox(
-    source?.width ?? frame.width,
-    source?.height ?? frame.height,
-    dstWidth,
-    dstHeight,
-  );
-  const { resizedWidth: rw, resizedHeight: rh } = g;
-  const plane = dstWidth * dstHeight;
-  const src = frame.data;
-  const ch = frame.channels;
-  const rowStride = frame.width * ch;
-  const [s0, s1, s2] = channelSources(frame.layout, norm.channelOrder);
-  const mul0 = 1 / norm.std[0], mul1 = 1 / norm.std[1], mul2 = 1 / norm.std[2];
-  const add0 = -norm.mean[0] * mul0, add1 = -norm.mean[1] * mul1, add2 = -norm.mean[2] * mul2;
-  const o0 = offset, o1 = offset + plane, o2 = offset + 2 * plane;
-
-  // Taps once per column and per row (OpenCV's bilinear rule), then scaled to byte offsets.
-  const xs = bilinearTaps(rw, frame.width);
-  const ys = bilinearTaps(rh, frame.height);
-  const xa = new Int32Array(rw);
-  const xb = new Int32Array(rw);
-  for (let x = 0; x < rw; x++) {
-    xa[x] = xs.lo[x]! * ch;
-    xb[x] = xs.hi[x]! * ch;
-  }
-  const xw = xs.weight;
-  for (let y = 0; y < rh; y++) {
-    const rowA = ys.lo[y]! * rowStride;
-    const rowB = ys.hi[y]! * rowStride;
-    const wy = ys.weight[y]!;
-    const dstRow = y * dstWidth;
-    for (let x = 0; x < rw; x++) {
-      const a = rowA + xa[x]!, b = rowA + xb[x]!, c = rowB + xa[x]!, d = rowB + xb[x]!;
-      const wx = xw[x]!;
-      const i = dstRow + x;
-      // cv2 produces a uint8 image before normalisation: round to match it.
-      let top = src[a + s0]! + (src[b + s0]! - src[a + s0]!) * wx;
-      let bot = src[c + s0]! + (src[d + s0]! - src[c + s0]!) * wx;
-      out[o0 + i] = Math.round(top + (bot - top) * wy) * mul0 + add0;
-      top = src[a + s1]! + (src[b + s1]! - src[a + s1]!) * wx;
-      bot = src[c + s1]! + (src[d + s1]! - src[c + s1]!) * wx;
-      out[o1 + i] = Math.round(top + (bot - top) * wy) * mul1 + add1;
-      top = src[a + s2]! + (src[b + s2]! - src[a + s2]!) * wx;
-      bot = src[c + s2]! + (src[d + s2]! - src[c + s2]!) * wx;
-      out[o2 + i] = Math.round(top + (bot - top) * wy) * mul2 + add2;
-    }
-    if (rw < dstWidth) {
-      out.fill(norm.padValue * mul0 + add0, o0 + dstRow + rw, o0 + dstRow + dstWidth);
-      out.fill(norm.padValue * mul1 + add1, o1 + dstRow + rw, o1 + dstRow + dstWidth);
-      out.fill(norm.padValue * mul2 + add2, o2 + dstRow + rw, o2 + dstRow + dstWidth);
-    }
-  }
-  if (rh < dstHeight) {
-    const start = rh * dstWidth;
-    out.fill(norm.padValue * mul0 + add0, o0 + start, o0 + plane);
-    out.fill(norm.padValue * mul1 + add1, o1 + start, o1 + plane);
-    out.fill(norm.padValue * mul2 + add2, o2 + start, o2 + plane);
-  }
-  return g;
+  return createLetterboxer(norm).letterboxInto(frame, dstWidth, dstHeight, out, offset);
 }
 
 /**
- * Source neighbours and weights of each destination index when `srcSize` samples are resized
- * to `dstSize` (pixel-centre mapping, clamped at the edges like cv2.resize INTER_LINEAR).
+ * The letterboxed uint8 image before normalisation (HWC, the model's channel order, padded with
+ * `padValue`): what `cv2.resize` + pad produce, for fidelity checks and debugging.
  */
-function bilinearTaps(
-  dstSize: number,
-  srcSize: number,
-): { lo: Int32Array; hi: Int32Array; weight: Float64Array } {
-  const lo = new Int32Array(dstSize);
-  const hi = new Int32Array(dstSize);
-  const weight = new Float64Array(dstSize);
-  const scale = srcSize / dstSize;
-  for (let i = 0; i < dstSize; i++) {
-    let f = (i + 0.5) * scale - 0.5;
-    let s = Math.floor(f);
-    f -= s;
-    if (s < 0) {
-      s = 0;
-      f = 0;
+export function letterboxImage(
+  frame: RawFrame,
+  dstWidth: number,
+  dstHeight: number,
+  channelOrder: Normalization["channelOrder"],
+  padValue: number,
+): { image: Uint8Array; geometry: LetterboxGeometry } {
+  const g = computeLetterbox(frame.width, frame.height, dstWidth, dstHeight);
+  const image = new Uint8Array(dstWidth * dstHeight * 3).fill(padValue);
+  const [s0, s1, s2] = channelSources(frame.layout, channelOrder);
+  const cn = frame.channels;
+  const plan = resizePlan(frame.width, frame.height, g.resizedWidth, g.resizedHeight);
+  resizeLinearRows(frame, plan, (y, row) => {
+    for (let x = 0, p = 0, o = y * dstWidth * 3; x < g.resizedWidth; x++, p += cn, o += 3) {
+      image[o] = row[p + s0]!;
+      image[o + 1] = row[p + s1]!;
+      image[o + 2] = row[p + s2]!;
     }
-    if (s >= srcSize - 1) {
-      s = srcSize - 1;
-      f = 0;
-    }
-    lo[i] = s;
-    hi[i] = Math.min(s + 1, srcSize - 1);
-    weight[i] = f;
-  }
-  return { lo, hi, weight };
+  });
+  return { image, geometry: g };
 }
 
 /** Fills one CHW image slot entirely with the normalised pad value (warm-up input). */
@@ -197,7 +200,9 @@ export function fillPad(
   const plane = dstWidth * dstHeight;
   for (let c = 0; c < 3; c++) {
     out.fill(
-      (norm.padValue - norm.mean[c]!) / norm.std[c]!,
+      Math.fround(
+        Math.fround(norm.padValue - Math.fround(norm.mean[c]!)) / Math.fround(norm.std[c]!),
+      ),
       offset + c * plane,
       offset + (c + 1) * plane,
     );

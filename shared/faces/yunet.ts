@@ -1,9 +1,12 @@
 /**
  * YuNet face detection (OpenCV Zoo) over an {@link OnnxSession}: faces with 5 landmarks.
  *
- * Preprocessing follows the model: BGR, raw 0-255, no normalisation, CHW; the input is padded
- * bottom/right with zeros to multiples of 32 (the network's largest stride). Frames larger than
- * `maxInputSide` are scaled down first. Decoding per stride s in {8, 16, 32}, one prior per
+ * Preprocessing is what an OpenCV user of `FaceDetectorYN` does: crop the region (integer
+ * rectangle), `cv2.resize(crop, (nw, nh), INTER_LINEAR)` (the exact port in
+ * `image/resize_linear.ts`; an unchanged size is a plain copy), BGR, raw 0-255, no
+ * normalisation, CHW, padded bottom/right with zeros to multiples of 32 (the network's largest
+ * stride), as `FaceDetectorYN` pads. Frames larger than `maxInputSide` are scaled down first.
+ * Boxes map back through the per-axis scales of the rounded sizes. Decoding per stride s in {8, 16, 32}, one prior per
  * cell: score = sqrt(cls * obj); centre = (cell + offset) * s; size = exp(d) * s; landmarks =
  * (cell + k) * s; then greedy NMS.
  *
@@ -13,7 +16,8 @@ import type { BoundingBox } from "../events.ts";
 import type { RawFrame } from "../image/raw_frame.ts";
 import type { OnnxSession } from "../onnx/session.ts";
 import type { DetectedFace, FaceDetector, Point } from "./face_types.ts";
-import { rgbOffsets, sampleBilinear3 } from "./pixels.ts";
+import { createResizeScratch, resizeLinearRows, resizePlan } from "../image/resize_linear.ts";
+import { rgbOffsets } from "./pixels.ts";
 
 const STRIDES = [8, 16, 32] as const;
 
@@ -39,7 +43,7 @@ interface View {
   readonly y0: number;
   readonly w: number;
   readonly h: number;
-  /** Network pixels per frame pixel. */
+  /** Network pixels per frame pixel (requested; the rounded sizes give the exact scales). */
   readonly scale: number;
 }
 
@@ -53,40 +57,45 @@ export function createYuNetDetector(options: YuNetDetectorOptions): FaceDetector
   const minRegionSide = options.minRegionSide ?? 256;
   const inputName = session.inputNames[0] ?? "input";
 
+  const scratch = createResizeScratch();
+
   async function detectView(frame: RawFrame, view: View): Promise<DetectedFace[]> {
     const nw = Math.max(1, Math.round(view.w * view.scale));
     const nh = Math.max(1, Math.round(view.h * view.scale));
     const W = Math.ceil(nw / 32) * 32, H = Math.ceil(nh / 32) * 32;
     const input = new Float32Array(3 * H * W);
     const [ro, go, bo] = rgbOffsets(frame);
-    const plane = H * W;
-    const direct = view.scale === 1;
+    const plane = H * W, plane2 = 2 * plane;
     const { data, width, channels } = frame;
-    const bgr = [bo, go, ro] as const;
-    const px = new Float64Array(3);
-    for (let y = 0; y < nh; y++) {
-      for (let x = 0; x < nw; x++) {
-        const o = y * W + x;
-        if (direct) {
-          const p = ((view.y0 + y) * width + view.x0 + x) * channels;
+    const rowStride = width * channels;
+    const byteOffset = (view.y0 * width + view.x0) * channels;
+    if (nw === view.w && nh === view.h) {
+      for (let y = 0; y < nh; y++) {
+        for (
+          let x = 0, p = byteOffset + y * rowStride, o = y * W;
+          x < nw;
+          x++, p += channels, o++
+        ) {
           input[o] = data[p + bo]!;
           input[plane + o] = data[p + go]!;
-          input[2 * plane + o] = data[p + ro]!;
-        } else {
-          // Sample at pixel centres so scaling does not shift the image.
-          const sx = view.x0 + (x + 0.5) / view.scale - 0.5;
-          const sy = view.y0 + (y + 0.5) / view.scale - 0.5;
-          sampleBilinear3(frame, sx, sy, bgr, px);
-          input[o] = px[0]!;
-          input[plane + o] = px[1]!;
-          input[2 * plane + o] = px[2]!;
+          input[plane2 + o] = data[p + ro]!;
         }
       }
+    } else {
+      const region = { data, width: view.w, height: view.h, channels, rowStride, byteOffset };
+      resizeLinearRows(region, resizePlan(view.w, view.h, nw, nh), (y, row) => {
+        for (let x = 0, p = 0, o = y * W; x < nw; x++, p += channels, o++) {
+          input[o] = row[p + bo]!;
+          input[plane + o] = row[p + go]!;
+          input[plane2 + o] = row[p + ro]!;
+        }
+      }, scratch);
     }
+    const scaleX = nw / view.w, scaleY = nh / view.h;
     const out = await session.run({ [inputName]: { data: input, dims: [1, 3, H, W] } });
     const faces: DetectedFace[] = [];
-    const toFrameX = (v: number) => view.x0 + v / view.scale;
-    const toFrameY = (v: number) => view.y0 + v / view.scale;
+    const toFrameX = (v: number) => view.x0 + v / scaleX;
+    const toFrameY = (v: number) => view.y0 + v / scaleY;
     for (const s of STRIDES) {
       const cls = out[`cls_${s}`]?.data, obj = out[`obj_${s}`]?.data;
       const bbox = out[`bbox_${s}`]?.data, kps = out[`kps_${s}`]?.data;

@@ -1,13 +1,20 @@
 /**
  * Decoding JPEG/PNG uploads into {@link RawFrame}s with sharp. Input is sniffed by magic bytes
- * first so non-images get a precise 400, and sharp runs with `failOn: "truncated"` because by
- * default libjpeg happily returns a partially grey frame for a cut-off JPEG — a detector would
+ * first so non-images get a precise 400; the size in the image header is checked against the
+ * pixel budget before any pixel is decoded (413); sharp runs with `failOn: "truncated"` because
+ * by default libjpeg happily returns a partially grey frame for a cut-off JPEG — a detector would
  * then silently see half a picture.
+ *
+ * Frames are always decoded at full size and never resampled here: sharp's JPEG decode
+ * (libjpeg-turbo, ISLOW IDCT, fancy upsampling) gives the same pixels as OpenCV's `imdecode`,
+ * and all resizing is done afterwards by the OpenCV-exact `resize_linear.ts`. No sharp resize
+ * or shrink-on-load may enter the detector's input path.
  *
  * @module
  */
 import sharp from "sharp";
-import { BadRequestError } from "../errors.ts";
+import { BadRequestError, FessError } from "../errors.ts";
+import { type ImageSize, readJpegSize, readPngSize } from "./image_header.ts";
 import { checkDimensions, DEFAULT_MAX_PIXELS, type RawFrame } from "./raw_frame.ts";
 
 /** Encoded image formats accepted. */
@@ -26,34 +33,42 @@ export function sniffImageFormat(bytes: Uint8Array): ImageFormat | null {
   return null;
 }
 
+/**
+ * Checks the size a JPEG/PNG header declares against `maxPixels` without decoding (413 past
+ * it) and returns it; `null` when the header cannot be read (the decoder then refuses the body
+ * with a 400 if it is really broken).
+ */
+export function checkDeclaredSize(
+  bytes: Uint8Array,
+  maxPixels = DEFAULT_MAX_PIXELS,
+): ImageSize | null {
+  const format = sniffImageFormat(bytes);
+  const declared = format === "jpeg"
+    ? readJpegSize(bytes)
+    : format === "png"
+    ? readPngSize(bytes)
+    : null;
+  if (declared) checkDimensions(declared.width, declared.height, maxPixels);
+  return declared;
+}
+
 /** Options of {@link decodeImage}. */
 export interface DecodeImageOptions {
   /** Largest width*height accepted (default {@link DEFAULT_MAX_PIXELS}). */
   readonly maxPixels?: number;
   /** Format the caller expects (from Content-Type); a mismatch is a 400. */
   readonly expect?: ImageFormat;
-  /**
-   * Decode straight to this size (keeping the aspect ratio, fitting inside), letting libjpeg
-   * scale while decoding — several times cheaper than a full decode when only a detector input
-   * is needed. The result's `source` holds the original size.
-   */
-  readonly fitWithin?: number;
 }
-
-/** A decoded frame; `source` is the original size when it was decoded scaled down. */
-export type DecodedFrame = RawFrame & {
-  readonly source?: { readonly width: number; readonly height: number };
-};
 
 /**
  * Decodes a JPEG or PNG into an RGB {@link RawFrame} (alpha dropped, grey expanded), throwing
  * {@link BadRequestError} with a reason for non-images, truncated or corrupt data and oversize
- * images.
+ * images (413, from the header, before decoding).
  */
 export async function decodeImage(
   bytes: Uint8Array,
   options: DecodeImageOptions = {},
-): Promise<DecodedFrame> {
+): Promise<RawFrame> {
   if (bytes.byteLength === 0) throw new BadRequestError("image body is empty");
   const format = sniffImageFormat(bytes);
   if (format === null) {
@@ -65,35 +80,23 @@ export async function decodeImage(
     );
   }
   const maxPixels = options.maxPixels ?? DEFAULT_MAX_PIXELS;
+  checkDeclaredSize(bytes, maxPixels);
   try {
-    let image = sharp(bytes, { failOn: "truncated", limitInputPixels: maxPixels });
-    let source: { width: number; height: number } | undefined;
-    if (options.fitWithin) {
-      const meta = await image.metadata();
-      checkDimensions(meta.width, meta.height, maxPixels);
-      source = { width: meta.width, height: meta.height };
-      // mmcv's rounding, so the result is exactly the letterbox's resized size.
-      const scale = Math.min(options.fitWithin / meta.width, options.fitWithin / meta.height);
-      const w = Math.max(1, Math.floor(meta.width * scale + 0.5));
-      const h = Math.max(1, Math.floor(meta.height * scale + 0.5));
-      if (w !== meta.width || h !== meta.height) image = image.resize(w, h, { fit: "fill" });
-      else source = undefined;
-    }
+    const image = sharp(bytes, { failOn: "truncated", limitInputPixels: maxPixels });
     // Plain raw output: colourspace/alpha conversions in libvips cost a whole extra pass even for
     // ordinary 3-channel JPEGs, so the rare grey/alpha images are expanded here instead.
     const { data, info } = await image.raw().toBuffer({ resolveWithObject: true });
-    if (!options.fitWithin) checkDimensions(info.width, info.height, maxPixels);
+    checkDimensions(info.width, info.height, maxPixels);
     const bytes8 = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
-    const frame: RawFrame = {
+    return {
       data: toRgb(bytes8, info.width * info.height, info.channels, format),
       width: info.width,
       height: info.height,
       channels: 3,
       layout: "rgb",
     };
-    return source ? { ...frame, source } : frame;
   } catch (err) {
-    if (err instanceof BadRequestError) throw err;
+    if (err instanceof FessError) throw err;
     const reason = err instanceof Error ? err.message.split("\n")[0] : String(err);
     throw new BadRequestError(`cannot decode ${format} image: ${reason}`, { cause: err });
   }

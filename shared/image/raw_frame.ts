@@ -6,7 +6,8 @@
  * @module
  */
 import { z } from "zod";
-import { BadRequestError } from "../errors.ts";
+import { BadRequestError, FessError } from "../errors.ts";
+import { yuv420ByteLength, yuv420ToBgr } from "./yuv.ts";
 
 /** Channel order of a {@link RawFrame}. */
 export type ChannelLayout = "rgb" | "bgr" | "rgba" | "gray";
@@ -25,12 +26,16 @@ export interface RawFrame {
   readonly layout: ChannelLayout;
 }
 
-/** Pixel formats accepted for raw uploads (ffmpeg `-pix_fmt` names). */
-export const PixelFormatSchema = z.enum(["rgb24", "bgr24", "rgba", "gray8"]);
+/**
+ * Pixel formats accepted for raw uploads (ffmpeg `-pix_fmt` names). `yuv420p` (I420 planar) and
+ * `nv12` (Y plane + interleaved UV) are converted to BGR on arrival exactly as OpenCV's
+ * `cvtColor` does; they need an even width and height.
+ */
+export const PixelFormatSchema = z.enum(["rgb24", "bgr24", "rgba", "gray8", "yuv420p", "nv12"]);
 /** A raw upload pixel format. */
 export type PixelFormat = z.infer<typeof PixelFormatSchema>;
 
-/** Layout and bytes per pixel of each {@link PixelFormat}. */
+/** Layout and channels of the {@link RawFrame} each {@link PixelFormat} becomes. */
 export const PIXEL_FORMATS: Readonly<
   Record<PixelFormat, { readonly layout: ChannelLayout; readonly channels: 1 | 3 | 4 }>
 > = {
@@ -38,7 +43,15 @@ export const PIXEL_FORMATS: Readonly<
   bgr24: { layout: "bgr", channels: 3 },
   rgba: { layout: "rgba", channels: 4 },
   gray8: { layout: "gray", channels: 1 },
+  yuv420p: { layout: "bgr", channels: 3 },
+  nv12: { layout: "bgr", channels: 3 },
 };
+
+/** Bytes a raw upload of this format and size must have. */
+export function rawFrameByteLength(format: PixelFormat, width: number, height: number): number {
+  if (format === "yuv420p" || format === "nv12") return yuv420ByteLength(width, height);
+  return width * height * PIXEL_FORMATS[format].channels;
+}
 
 /** Largest side accepted for any frame, decoded or raw. */
 export const MAX_FRAME_SIDE = 16384;
@@ -59,7 +72,24 @@ export interface WrapRawFrameOptions {
   readonly maxPixels?: number;
 }
 
-/** Checks frame dimensions, throwing a 400 naming the bad value. */
+/** 413: a frame (declared or read from its image header) has more pixels than allowed. */
+export class FrameTooLargeError extends FessError {
+  constructor(width: number, height: number, maxPixels: number) {
+    super(
+      413,
+      "frame_too_large",
+      `frame of ${width}x${height} (${
+        width * height
+      } pixels) exceeds the limit of ${maxPixels} pixels`,
+      { detail: { width, height, pixels: width * height, max_pixels: maxPixels } },
+    );
+  }
+}
+
+/**
+ * Checks frame dimensions: a 400 naming a bad value, a {@link FrameTooLargeError} (413) past the
+ * pixel budget.
+ */
 export function checkDimensions(
   width: number,
   height: number,
@@ -72,24 +102,30 @@ export function checkDimensions(
       );
     }
   }
-  if (width * height > maxPixels) {
-    throw new BadRequestError(
-      `frame of ${width}x${height} exceeds the limit of ${maxPixels} pixels`,
-    );
-  }
+  if (width * height > maxPixels) throw new FrameTooLargeError(width, height, maxPixels);
 }
 
-/** Wraps raw bytes as a {@link RawFrame} without copying, after checking the byte count. */
+/**
+ * Wraps raw bytes as a {@link RawFrame} after checking the byte count: packed formats without
+ * copying, 4:2:0 formats converted to BGR (one pass).
+ */
 export function wrapRawFrame(options: WrapRawFrameOptions): RawFrame {
   const { data, width, height, format } = options;
   checkDimensions(width, height, options.maxPixels);
+  const yuv = format === "yuv420p" || format === "nv12";
+  if (yuv && (width % 2 !== 0 || height % 2 !== 0)) {
+    throw new BadRequestError(
+      `raw ${format} frames need an even width and height (4:2:0 chroma), got ${width}x${height}`,
+    );
+  }
   const { layout, channels } = PIXEL_FORMATS[format];
-  const expected = width * height * channels;
+  const expected = rawFrameByteLength(format, width, height);
   if (data.byteLength !== expected) {
     throw new BadRequestError(
       `raw ${format} frame of ${width}x${height} needs ${expected} bytes, got ${data.byteLength}`,
       { detail: { expected_bytes: expected, got_bytes: data.byteLength } },
     );
   }
-  return { data, width, height, channels, layout };
+  const pixels = yuv ? yuv420ToBgr(data, width, height, format === "nv12" ? "nv12" : "i420") : data;
+  return { data: pixels, width, height, channels, layout };
 }

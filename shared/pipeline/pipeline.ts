@@ -178,8 +178,8 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
       const camera = cameras.admit(input.cameraId);
       const frameNumber = nextFrameNumber(camera, input.frameNumber);
       const { frame } = input;
-      const width = frame.source?.width ?? frame.width;
-      const height = frame.source?.height ?? frame.height;
+      const width = frame.width;
+      const height = frame.height;
       const outcome = {
         camera_id: input.cameraId,
         frame_number: frameNumber,

@@ -113,6 +113,42 @@ export async function vtestFramesBgr(
   return out;
 }
 
+/**
+ * Frames `frames` of vtest.avi as raw 4:2:0 buffers in ffmpeg's `pixFmt` (`yuv420p` or `nv12`,
+ * 768x576, `768 * 576 * 3 / 2` bytes each), in ascending frame order. Cached per process.
+ */
+export async function vtestFramesYuv420(
+  frames: readonly number[],
+  pixFmt: "yuv420p" | "nv12",
+): Promise<Uint8Array<ArrayBuffer>[]> {
+  const key = `${pixFmt}:` + frames.join(",");
+  const hit = frameCache.get(key);
+  if (hit) return hit;
+  const video = await mediaPath("vtest.avi");
+  const bytes = await ffmpeg([
+    "-i",
+    video,
+    "-vf",
+    selectFilter(frames),
+    "-vsync",
+    "0",
+    "-frames:v",
+    String(frames.length),
+    "-f",
+    "rawvideo",
+    "-pix_fmt",
+    pixFmt,
+    "-",
+  ]);
+  const size = VTEST_WIDTH * VTEST_HEIGHT * 3 / 2;
+  if (bytes.length !== size * frames.length) {
+    throw new Error(`ffmpeg gave ${bytes.length} bytes for ${frames.length} frames of ${size}`);
+  }
+  const out = frames.map((_, i) => bytes.subarray(i * size, (i + 1) * size));
+  frameCache.set(key, out);
+  return out;
+}
+
 /** Frames `frames` of vtest.avi as JPEG files' bytes (ffmpeg mjpeg, quality 3). Cached. */
 export async function vtestFramesJpeg(
   frames: readonly number[],

@@ -48,7 +48,9 @@ interface ServerSpec {
   readonly id: string;
   readonly label: string;
   /** Command and arguments; `{port}` is replaced. */
-  readonly cmd: (port: number) => { command: string; args: string[]; env: Record<string, string> };
+  readonly cmd: (
+    port: number,
+  ) => { command: string; args: string[]; env: Record<string, string> };
 }
 
 interface Row {
@@ -62,6 +64,8 @@ interface Row {
   readonly cpuMs: number;
   readonly rssMb: number;
   readonly errors: number;
+  /** Mean server-reported stage times, ms (`timing.*_ms` of the responses). */
+  readonly timing: Record<string, number>;
 }
 
 function freePort(): number {
@@ -93,12 +97,19 @@ function baseEnv(): Record<string, string> {
 }
 
 async function writeFrames(dir: string): Promise<void> {
-  const [jpegs, bgrs] = await Promise.all([vtestFramesJpeg(FRAMES), vtestFramesBgr(FRAMES)]);
+  const [jpegs, bgrs] = await Promise.all([
+    vtestFramesJpeg(FRAMES),
+    vtestFramesBgr(FRAMES),
+  ]);
   jpegs.forEach((b, i) => Deno.writeFileSync(join(dir, `${String(i).padStart(3, "0")}.jpg`), b));
   bgrs.forEach((b, i) => Deno.writeFileSync(join(dir, `${String(i).padStart(3, "0")}.bgr`), b));
 }
 
-async function waitHealthy(url: string, child: Deno.ChildProcess, seconds = 120): Promise<void> {
+async function waitHealthy(
+  url: string,
+  child: Deno.ChildProcess,
+  seconds = 120,
+): Promise<void> {
   const deadline = Date.now() + seconds * 1000;
   let exited = false;
   child.status.then(() => (exited = true));
@@ -130,6 +141,7 @@ async function runClient(
     latencies: number[];
     errors: number;
     firstError: string | null;
+    timing: Record<string, number>;
   }
 > {
   const out = await new Deno.Command(Deno.execPath(), {
@@ -162,11 +174,18 @@ async function runClient(
 }
 
 const pct = (sorted: number[], p: number) =>
-  sorted.length === 0
-    ? NaN
-    : sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))]!;
+  sorted.length === 0 ? NaN : sorted[
+    Math.min(
+      sorted.length - 1,
+      Math.max(0, Math.ceil((p / 100) * sorted.length) - 1),
+    )
+  ]!;
 
-async function measure(spec: ServerSpec, inputs: string[], dir: string): Promise<Row[]> {
+async function measure(
+  spec: ServerSpec,
+  inputs: string[],
+  dir: string,
+): Promise<Row[]> {
   const port = freePort();
   const { command, args, env } = spec.cmd(port);
   const child = new Deno.Command(command, {
@@ -180,7 +199,9 @@ async function measure(spec: ServerSpec, inputs: string[], dir: string): Promise
   // Keep the tail of stderr for a readable failure; drain it so the server never blocks.
   let stderrTail = "";
   const drained = (async () => {
-    for await (const chunk of child.stderr.pipeThrough(new TextDecoderStream())) {
+    for await (
+      const chunk of child.stderr.pipeThrough(new TextDecoderStream())
+    ) {
       stderrTail = (stderrTail + chunk).slice(-4000);
     }
   })();
@@ -188,7 +209,9 @@ async function measure(spec: ServerSpec, inputs: string[], dir: string): Promise
   const rows: Row[] = [];
   try {
     await waitHealthy(url, child).catch((err) => {
-      throw new Error(`${spec.label}: ${(err as Error).message}\n${stderrTail}`);
+      throw new Error(
+        `${spec.label}: ${(err as Error).message}\n${stderrTail}`,
+      );
     });
     let offset = 0;
     for (const input of inputs) {
@@ -199,12 +222,20 @@ async function measure(spec: ServerSpec, inputs: string[], dir: string): Promise
         rssPeak = Math.max(rssPeak, sampleTree(child.pid).rssBytes);
       }, 50);
       const before = sampleTree(child.pid);
-      const r = await runClient(url, dir, input, framesPerCamera, offset += 100);
+      const r = await runClient(
+        url,
+        dir,
+        input,
+        framesPerCamera,
+        offset += 100,
+      );
       const after = sampleTree(child.pid);
       clearInterval(sampler);
       rssPeak = Math.max(rssPeak, after.rssBytes);
       if (r.errors > 0) {
-        write(`  ${spec.label} ${input}: ${r.errors} errors, first: ${r.firstError}`);
+        write(
+          `  ${spec.label} ${input}: ${r.errors} errors, first: ${r.firstError}`,
+        );
       }
       rows.push({
         server: spec.label,
@@ -214,9 +245,11 @@ async function measure(spec: ServerSpec, inputs: string[], dir: string): Promise
         p50: pct(r.latencies, 50),
         p95: pct(r.latencies, 95),
         p99: pct(r.latencies, 99),
-        cpuMs: ((after.cpuSeconds - before.cpuSeconds) * 1000) / Math.max(1, r.frames),
+        cpuMs: ((after.cpuSeconds - before.cpuSeconds) * 1000) /
+          Math.max(1, r.frames),
         rssMb: rssPeak / 2 ** 20,
         errors: r.errors,
+        timing: r.timing,
       });
     }
   } finally {
@@ -256,7 +289,11 @@ if (import.meta.main) {
   );
   const profDir = values["cpu-prof"];
 
-  const fess = (id: string, label: string, settings: Record<string, string>): ServerSpec => ({
+  const fess = (
+    id: string,
+    label: string,
+    settings: Record<string, string>,
+  ): ServerSpec => ({
     id,
     label,
     cmd: (port) => ({
@@ -265,7 +302,11 @@ if (import.meta.main) {
         "serve",
         "-A",
         ...(profDir
-          ? ["--cpu-prof", `--cpu-prof-dir=${profDir}`, `--cpu-prof-name=${id}.cpuprofile`]
+          ? [
+            "--cpu-prof",
+            `--cpu-prof-dir=${profDir}`,
+            `--cpu-prof-name=${id}.cpuprofile`,
+          ]
           : []),
         "--host",
         "127.0.0.1",
@@ -313,16 +354,22 @@ if (import.meta.main) {
       }),
     );
   }
-  if (wanted.includes("defaults")) specs.push(fess("fess-defaults", "FESS defaults", {}));
+  if (wanted.includes("defaults")) {
+    specs.push(fess("fess-defaults", "FESS defaults", {}));
+  }
 
   write(
     `vtest.avi ${WIDTH}x${HEIGHT}, ${FRAMES.length} distinct frames; ${cameras} cameras x ${framesPerCamera} frames ` +
       `each, one request in flight per camera; rtmdet-nano-person 320; ${navigator.hardwareConcurrency} cores`,
   );
-  if (Object.keys(extraEnv).length) write(`FESS extra settings: ${JSON.stringify(extraEnv)}`);
+  if (Object.keys(extraEnv).length) {
+    write(`FESS extra settings: ${JSON.stringify(extraEnv)}`);
+  }
   write("");
   const rows: Row[] = [];
-  for (const spec of specs) rows.push(...await measure(spec, inputs, framesDir));
+  for (const spec of specs) {
+    rows.push(...await measure(spec, inputs, framesDir));
+  }
 
   const peer = (input: string) =>
     rows.find((r) => r.server.startsWith("python") && r.input === input);
@@ -342,6 +389,28 @@ if (import.meta.main) {
       } | ${r.rssMb.toFixed(0)} | ${ratio(r.fps, p?.fps)} | ${ratio(r.cpuMs, p?.cpuMs)} | ${
         ratio(r.rssMb, p?.rssMb)
       } |`,
+    );
+  }
+  const stages = [
+    "decode_ms",
+    "preprocess_ms",
+    "inference_ms",
+    "postprocess_ms",
+    "total_ms",
+  ];
+  write(
+    "\nServer-reported stage times, mean ms per frame (inference includes batch-mates):\n",
+  );
+  write(
+    `| server | input | ${stages.map((s) => s.replace("_ms", "")).join(" | ")} | batch |`,
+  );
+  write(`|---|---|${stages.map(() => "---|").join("")}---|`);
+  for (const r of rows) {
+    const v = (
+      k: string,
+    ) => (r.timing[k] === undefined ? "-" : r.timing[k]!.toFixed(2));
+    write(
+      `| ${r.server} | ${r.input} | ${stages.map(v).join(" | ")} | ${v("batch_size")} |`,
     );
   }
   if (profDir) write(`\nCPU profiles in ${profDir}`);

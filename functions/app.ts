@@ -37,6 +37,7 @@ import type { Logger } from "../shared/logger.ts";
 import { createMetrics, type FessMetrics } from "../shared/metrics.ts";
 import { createMotionGate } from "../shared/motion/motion_gate.ts";
 import { createOnnxSession, type OnnxSession } from "../shared/onnx/session.ts";
+import { tuningFromSettings } from "../shared/onnx/tuning.ts";
 import { createFramePipeline } from "../shared/pipeline/frame_pipeline.ts";
 import { createSystemStatsReader } from "../shared/system_stats.ts";
 import { createCacheHandler } from "./cache.ts";
@@ -151,6 +152,7 @@ async function loadDetector(
       classAllowList: d.classes,
       maxBatch: d.max_batch,
       warmup: d.warmup,
+      tuning: tuningFromSettings(d),
       logger,
     });
     // Concurrent requests (several cameras) share session runs when the model takes a batch.
@@ -181,6 +183,7 @@ async function loadRecognizer(
         modelPath: join(config.detector.models_dir, manifest.file),
         sha256: manifest.sha256 ?? undefined,
         backend: config.detector.backend,
+        tuning: tuningFromSettings(config.detector),
         logger: deps.logger,
       });
       sessions.push(session);

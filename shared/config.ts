@@ -82,6 +82,15 @@ const DetectorSchema = z.strictObject({
   classes: list(z.string().min(1)).default([]),
   max_batch: int(1, 32).default(4),
   warmup: bool().default(true),
+  intra_op_threads: int(0, 256).describe("native ONNX intra-op threads; 0: one per core")
+    .default(1),
+  inter_op_threads: int(0, 256).describe("native inter-op threads (parallel mode); 0: auto")
+    .default(0),
+  execution_mode: z.enum(["sequential", "parallel"]).default("sequential"),
+  allow_spinning: bool().describe("idle ONNX threads spin (lower latency, more CPU)")
+    .default(false),
+  graph_optimization: z.enum(["disabled", "basic", "extended", "all"]).default("all"),
+  wasm_threads: int(1, 64).describe("wasm backend threads").default(1),
 }).prefault({});
 
 const MotionSchema = z.strictObject({

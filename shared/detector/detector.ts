@@ -12,6 +12,7 @@ import type { Logger } from "../logger.ts";
 import type { ModelManifest } from "../models/manifest.ts";
 import type { BackendPreference, OnnxBackend } from "../onnx/backend.ts";
 import { createOnnxSession, type OnnxSession, type OnnxTensor } from "../onnx/session.ts";
+import type { OnnxTuning } from "../onnx/tuning.ts";
 import { type ClassFilter, createClassFilter } from "./class_filter.ts";
 import { decodeEnd2End } from "./decode_end2end.ts";
 import { decodeRawHead } from "./decode_raw_head.ts";
@@ -85,8 +86,8 @@ export interface DetectorOptions {
   readonly warmup?: boolean;
   /** Check the model file's sha256 against the manifest (default true). */
   readonly verifySha256?: boolean;
-  /** Intra-op threads of the native backend. */
-  readonly threads?: number;
+  /** How the session uses the CPU (threads, spinning); runtime defaults when absent. */
+  readonly tuning?: Partial<OnnxTuning>;
   readonly logger: Logger;
 }
 
@@ -126,7 +127,7 @@ export async function createDetector(options: DetectorOptions): Promise<Detector
     sha256: options.verifySha256 === false ? undefined : manifest.sha256 ?? undefined,
     backend: options.backend ?? "auto",
     logger,
-    threads: options.threads,
+    tuning: options.tuning,
   });
   try {
     checkNames(session, manifest, modelPath);

@@ -11,6 +11,7 @@ import type { DetectorSettings } from "../config.ts";
 import { errorMessage } from "../errors.ts";
 import type { HealthCheck } from "../health.ts";
 import type { Logger } from "../logger.ts";
+import { tuningFromSettings } from "../onnx/tuning.ts";
 import { createDetector, type Detector } from "./detector.ts";
 import { createFrameBatcher } from "./frame_batcher.ts";
 
@@ -46,6 +47,7 @@ export async function loadDetector(deps: LoadDetectorDeps): Promise<LoadedDetect
       classAllowList: d.classes,
       maxBatch: d.max_batch,
       warmup: d.warmup,
+      tuning: tuningFromSettings(d),
       logger,
     });
     detector = loaded.model.dynamic_batch

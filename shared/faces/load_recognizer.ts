@@ -13,6 +13,7 @@ import { errorMessage } from "../errors.ts";
 import type { Logger } from "../logger.ts";
 import type { FessMetrics } from "../metrics.ts";
 import { createOnnxSession, type OnnxSession } from "../onnx/session.ts";
+import { tuningFromSettings } from "../onnx/tuning.ts";
 import type { FaceGallery } from "./gallery.ts";
 import { createMobileFaceNetEmbedder } from "./mobilefacenet.ts";
 import { createFaceRecognizer, type FaceRecognizer } from "./recognizer.ts";
@@ -32,7 +33,7 @@ export interface LoadedRecognizer {
 export interface LoadRecognizerDeps {
   readonly settings: FacesSettings;
   /** Where the models live and which backend runs them. */
-  readonly models: Pick<DetectorSettings, "models_dir" | "backend">;
+  readonly models: DetectorSettings;
   readonly gallery: FaceGallery;
   readonly metrics: FessMetrics;
   readonly logger: Logger;
@@ -58,6 +59,7 @@ export async function loadRecognizer(deps: LoadRecognizerDeps): Promise<LoadedRe
         modelPath: join(deps.models.models_dir, manifest.file),
         sha256: manifest.sha256 ?? undefined,
         backend: deps.models.backend,
+        tuning: tuningFromSettings(deps.models),
         logger,
       });
       sessions.push(session);

@@ -10,6 +10,7 @@ import { errorMessage } from "../errors.ts";
 import type { Logger } from "../logger.ts";
 import { type BackendPreference, type OnnxBackend, resolveBackend } from "./backend.ts";
 import { ModelLoadError, readModelFile } from "./model_file.ts";
+import { DEFAULT_ONNX_TUNING, type OnnxTuning } from "./tuning.ts";
 
 /** Element arrays a result tensor can carry (int64 comes back as `BigInt64Array`). */
 export type OnnxTensorData =
@@ -68,8 +69,8 @@ export interface CreateOnnxSessionOptions {
   readonly backend: BackendPreference;
   /** Logger for the backend choice and load time. */
   readonly logger: Logger;
-  /** Intra-op threads for `native` (default: runtime's choice). */
-  readonly threads?: number;
+  /** CPU threading and graph settings (defaults: {@link DEFAULT_ONNX_TUNING}). */
+  readonly tuning?: Partial<OnnxTuning>;
 }
 
 interface RuntimeTensor {
@@ -83,6 +84,7 @@ interface RuntimeSession {
   readonly outputNames: readonly string[];
   run(feeds: Record<string, unknown>): Promise<Record<string, RuntimeTensor>>;
   release(): Promise<void>;
+  endProfiling?(): unknown;
 }
 
 /** The part of both runtimes' module surface this file uses. */
@@ -97,31 +99,42 @@ interface RuntimeModule {
   };
 }
 
-async function loadRuntime(backend: OnnxBackend): Promise<RuntimeModule> {
+async function loadRuntime(backend: OnnxBackend, tuning: OnnxTuning): Promise<RuntimeModule> {
   if (backend === "native") {
     return (await import("onnxruntime-node")) as unknown as RuntimeModule;
   }
-  // The webgpu bundle carries both the wasm and webgpu EPs; the package's default "node" entry
-  // has no webgpu EP at all. It finds its .wasm next to itself in node_modules.
-  const web = (await import("onnxruntime-web/webgpu")) as unknown as RuntimeModule;
-  // Threaded wasm needs workers that the Deno build cannot spawn from a bundle; one thread works.
-  web.env.wasm.numThreads = 1;
+  // The webgpu bundle carries both the wasm and webgpu EPs; the package's default entry has no
+  // webgpu EP but starts wasm worker threads from file URLs, which Deno allows. Both find their
+  // .wasm next to themselves in node_modules. `env` is per module: set it on every load.
+  const threaded = backend === "wasm" && tuning.wasmThreads > 1;
+  const web =
+    (threaded
+      ? await import("onnxruntime-web")
+      : await import("onnxruntime-web/webgpu")) as unknown as RuntimeModule;
+  web.env.wasm.numThreads = threaded ? tuning.wasmThreads : 1;
   web.env.logLevel = "error";
   return web;
 }
 
-function sessionOptions(
-  backend: OnnxBackend,
-  threads: number | undefined,
-): Record<string, unknown> {
-  const base: Record<string, unknown> = { graphOptimizationLevel: "all", logSeverityLevel: 3 };
-  if (backend === "native") {
-    return threads ? { ...base, executionProviders: ["cpu"], intraOpNumThreads: threads } : {
-      ...base,
-      executionProviders: ["cpu"],
-    };
-  }
-  return { ...base, executionProviders: [backend] };
+function sessionOptions(backend: OnnxBackend, tuning: OnnxTuning): Record<string, unknown> {
+  const base: Record<string, unknown> = {
+    graphOptimizationLevel: tuning.graphOptimization,
+    logSeverityLevel: 3,
+  };
+  if (backend !== "native") return { ...base, executionProviders: [backend] };
+  const spin = tuning.allowSpinning ? "1" : "0";
+  return {
+    ...base,
+    executionProviders: ["cpu"],
+    executionMode: tuning.executionMode,
+    ...(tuning.intraOpThreads > 0 ? { intraOpNumThreads: tuning.intraOpThreads } : {}),
+    ...(tuning.interOpThreads > 0 ? { interOpNumThreads: tuning.interOpThreads } : {}),
+    ...(tuning.profilePrefix
+      ? { enableProfiling: true, profileFilePrefix: tuning.profilePrefix }
+      : {}),
+    // Session config entries (onnxruntime_session_options_config_keys.h); values are strings.
+    extra: { session: { intra_op: { allow_spinning: spin }, inter_op: { allow_spinning: spin } } },
+  };
 }
 
 /** Loads a model on the requested backend. Throws {@link ModelLoadError} naming the path. */
@@ -131,13 +144,11 @@ export async function createOnnxSession(options: CreateOnnxSessionOptions): Prom
   const bytes = options.modelBytes ??
     await readModelFile({ path: modelPath, sha256: options.sha256 });
   const started = performance.now();
-  const runtime = await loadRuntime(backend);
+  const tuning: OnnxTuning = { ...DEFAULT_ONNX_TUNING, ...options.tuning };
+  const runtime = await loadRuntime(backend, tuning);
   let session: RuntimeSession;
   try {
-    session = await runtime.InferenceSession.create(
-      bytes,
-      sessionOptions(backend, options.threads),
-    );
+    session = await runtime.InferenceSession.create(bytes, sessionOptions(backend, tuning));
   } catch (err) {
     throw new ModelLoadError(
       modelPath,
@@ -150,6 +161,7 @@ export async function createOnnxSession(options: CreateOnnxSessionOptions): Prom
     model: modelPath,
     inputs: session.inputNames,
     outputs: session.outputNames,
+    tuning,
     ms: Math.round(performance.now() - started),
   });
 
@@ -182,6 +194,7 @@ export async function createOnnxSession(options: CreateOnnxSessionOptions): Prom
       if (closed) return;
       closed = true;
       await queue;
+      if (tuning.profilePrefix) await session.endProfiling?.();
       await session.release();
     },
   };

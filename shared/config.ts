@@ -103,6 +103,7 @@ const FacesSchema = z.strictObject({
   match_threshold: num(z.number().min(-1).max(1)).default(0.6),
   encryption_key: optionalString().describe("secret; base64 32-byte AES-GCM key"),
   reverify_seconds: num(z.number().min(0)).default(10),
+  retry_seconds: num(z.number().min(0)).default(1),
   max_searches_per_frame: int(1).default(4),
 }).prefault({});
 

@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { type CameraSettings, CameraSettingsSchema } from "../shared/camera_settings.ts";
 import { ConfigError, loadConfig } from "../shared/config.ts";
 import type { Detection } from "../shared/events.ts";
+import { cameraSettingsFor } from "../shared/rules/camera_rules.ts";
 import { applyCameraThresholds } from "../shared/rules/camera_thresholds.ts";
 import { createMotionMask, rasterizePolygons } from "../shared/rules/motion_mask.ts";
 import { bottomCentre, flattenPolygon, pointInPolygon } from "../shared/rules/polygon.ts";
@@ -407,4 +408,15 @@ Deno.test("rule state stays bounded by maxTracks", () => {
     });
   }
   assert.equal(engine.size, 10);
+});
+
+Deno.test("an unconfigured camera keeps the face alerts; a configured one runs its own rules", () => {
+  const configured = camera([{ id: "in", zone: "yard", on: "enter" }]);
+  assert.equal(cameraSettingsFor({ "cam-1": configured }, "cam-1", 30), configured);
+  const fallback = cameraSettingsFor({ "cam-1": configured }, "cam-2", 30);
+  assert.deepEqual(fallback.rules.map((r) => [r.id, r.on, r.cooldown_seconds]), [
+    ["unknown_face", "unknown_face", 30],
+    ["unauthorized_face", "unauthorized_face", 30],
+  ]);
+  assert.deepEqual(cameraSettingsFor({}, "toString", 5).rules.length, 2, "no prototype lookups");
 });

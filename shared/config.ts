@@ -16,6 +16,8 @@
 import { errorMessage } from "./errors.ts";
 import { z } from "zod";
 import YAML from "yaml";
+import { CameraIdSchema } from "./camera_id.ts";
+import { CameraSettingsSchema } from "./camera_settings.ts";
 
 // Environment values are strings; these accept the string spelling of a typed value and leave
 // typed values (from YAML/JSON) alone, so both sources share one schema.
@@ -110,7 +112,48 @@ const FacesSchema = z.strictObject({
   alert_cooldown_seconds: int(0).default(30),
   match_threshold: num(z.number().min(-1).max(1)).default(0.6),
   encryption_key: optionalString().describe("secret; base64 32-byte AES-GCM key"),
+  reverify_seconds: num(z.number().min(0)).default(10),
+  retry_seconds: num(z.number().min(0)).default(1),
+  max_searches_per_frame: int(1).default(4),
 }).prefault({});
+
+/** Multi-object tracker (ByteTrack-style), one per camera. */
+const TrackerSchema = z.strictObject({
+  enabled: bool().default(true),
+  high_threshold: num(z.number().min(0).max(1)).default(0.5),
+  low_threshold: num(z.number().min(0).max(1)).default(0.1),
+  new_track_threshold: num(z.number().min(0).max(1)).default(0.6),
+  match_iou: num(z.number().min(0).max(1)).default(0.2),
+  low_match_iou: num(z.number().min(0).max(1)).default(0.5),
+  max_missed: int(0).default(30),
+  min_hits: int(1).default(2),
+  max_tracks: int(1).default(256),
+}).refine((t) => t.low_threshold <= t.high_threshold, {
+  message: "low_threshold must not exceed high_threshold",
+  path: ["low_threshold"],
+}).prefault({});
+
+/** Alert snapshots: Redis when configured, else memory. */
+const SnapshotsSchema = z.strictObject({
+  enabled: bool().default(true),
+  ttl_seconds: int(1).default(3600),
+  max_bytes: int(1).default(64 * 1024 * 1024),
+  jpeg_quality: int(1, 100).default(80),
+  base_url: optionalString().describe("absolute URL prefix of snapshot_url; unset: a path"),
+}).prefault({});
+
+/** Per-camera zones, masks and rules; from YAML/JSON, or FESS_CAMERAS holding a YAML/JSON map. */
+const CamerasSchema = z.preprocess(
+  fromString((s) => {
+    if (s === "") return undefined;
+    try {
+      return YAML.parse(s);
+    } catch {
+      return s;
+    }
+  }),
+  z.record(CameraIdSchema, CameraSettingsSchema),
+).default({});
 
 const CacheSchema = z.strictObject({
   face_ttl_seconds: int(0).default(0),
@@ -181,6 +224,9 @@ export const ConfigSchema = z.strictObject({
   cache: CacheSchema,
   kafka: KafkaSchema,
   health: HealthSchema,
+  tracker: TrackerSchema,
+  snapshots: SnapshotsSchema,
+  cameras: CamerasSchema,
 });
 
 /** Validated settings. */

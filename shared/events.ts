@@ -48,6 +48,8 @@ export const DetectionSchema = z.object({
   class_name: z.string().min(1),
   score: z.number().min(0).max(1),
   bbox: BoundingBoxSchema,
+  /** Id of the object's track on this camera; null or absent: not (yet) a confirmed track. */
+  track_id: z.number().int().positive().nullable().optional(),
 });
 /** A detected object. */
 export type Detection = z.infer<typeof DetectionSchema>;
@@ -63,6 +65,27 @@ const base = {
   frame_number: z.number().int().nonnegative(),
 };
 
+/** What happened to a track in one frame: started, matched, unmatched, or ended. */
+export const TRACK_PHASES = ["new", "update", "lost", "end"] as const;
+
+/** One confirmed track's state after a frame (lifecycle in events). */
+export const TrackLifecycleSchema = z.object({
+  track_id: z.number().int().positive(),
+  class_name: z.string().min(1),
+  phase: z.enum(TRACK_PHASES),
+  /** Matched box (`new`, `update`), else the predicted one. */
+  bbox: BoundingBoxSchema,
+  /** Score of the last matched detection. */
+  score: z.number().min(0).max(1),
+  hits: z.number().int().nonnegative(),
+  /** Consecutive frames without a match. */
+  missed: z.number().int().nonnegative(),
+  first_seen: TimestampSchema,
+  last_seen: TimestampSchema,
+});
+/** A track's lifecycle entry. */
+export type TrackLifecycle = z.infer<typeof TrackLifecycleSchema>;
+
 /** Motion was seen on a camera and the detector ran on the frame. */
 export const MotionDetectionEventSchema = z.object({
   ...base,
@@ -72,6 +95,8 @@ export const MotionDetectionEventSchema = z.object({
   frame_width: z.number().int().positive(),
   frame_height: z.number().int().positive(),
   inference_ms: z.number().nonnegative().optional(),
+  /** Every confirmed track of the camera after this frame, and those that ended in it. */
+  tracks: z.array(TrackLifecycleSchema).optional(),
 });
 /** A motion-detection event. */
 export type MotionDetectionEvent = z.infer<typeof MotionDetectionEventSchema>;
@@ -87,6 +112,8 @@ export const FaceRecognitionEventSchema = z.object({
   name: z.string().nullable(),
   similarity: z.number().min(-1).max(1),
   authorized: z.boolean(),
+  /** Track of the person whose box held the face (published when its identity is new). */
+  track_id: z.number().int().positive().nullable().optional(),
 });
 /** A face-recognition event. */
 export type FaceRecognitionEvent = z.infer<typeof FaceRecognitionEventSchema>;
@@ -103,6 +130,24 @@ export const AlertEventSchema = z.object({
   message: z.string().min(1).max(1024),
   detections: z.array(DetectionSchema).default([]),
   face_id: z.string().min(1).nullable().optional(),
+  /** The camera rule that fired (absent for alerts not raised by a rule). */
+  rule_id: z.string().min(1).max(64).optional(),
+  /** Track that fired it. */
+  track_id: z.number().int().positive().nullable().optional(),
+  /** Zone of the rule; null: the whole frame. */
+  zone: z.string().min(1).max(64).nullable().optional(),
+  /** Class of the tracked object. */
+  object_class: z.string().min(1).optional(),
+  /** Detection score of the object in the frame that fired. */
+  score: z.number().min(0).max(1).optional(),
+  /** The object's box in that frame. */
+  bbox: BoundingBoxSchema.optional(),
+  /** Seconds the track had been in the zone (dwell rules). */
+  dwell_seconds: z.number().nonnegative().optional(),
+  /** Capture time of the frame that fired (the alert latency starts here). */
+  captured_at: TimestampSchema.optional(),
+  /** Where the alert's JPEG snapshot is served (GET, API key), until it expires. */
+  snapshot_url: z.string().min(1).max(2048).nullable().optional(),
 });
 /** An alert event. */
 export type AlertEvent = z.infer<typeof AlertEventSchema>;

@@ -168,7 +168,7 @@ Deno.test("redactConfig hides every secret, including a password inside the Redi
 function flatKeys(tree: unknown, prefix = "", out: string[] = []): string[] {
   if (
     tree !== null && typeof tree === "object" && !Array.isArray(tree) &&
-    !prefix.endsWith("class_thresholds")
+    !prefix.endsWith("class_thresholds") && prefix !== "cameras"
   ) {
     for (const [k, v] of Object.entries(tree)) flatKeys(v, prefix ? `${prefix}.${k}` : k, out);
   } else out.push(prefix);

@@ -7,6 +7,7 @@
  * - `faces:version` — integer bumped on every gallery write.
  * - `faces:changes` — pub/sub channel announcing gallery writes to other instances.
  * - `detection:{camera_id}:{frame_number}` — JSON `{detections, timestamp}`.
+ * - `snapshot:{event_id}` — JPEG bytes of an alert's snapshot, with a TTL.
  *
  * An optional key prefix (ioredis `keyPrefix`) is applied by the client, not here.
  *
@@ -33,4 +34,9 @@ export function detectionKey(cameraId: string, frameNumber: number): string {
     throw new RangeError(`frame number must be a non-negative integer, got ${frameNumber}`);
   }
   return `detection:${cameraId}:${frameNumber}`;
+}
+
+/** Key of an alert's JPEG snapshot. */
+export function snapshotKey(eventId: string): string {
+  return `snapshot:${eventId}`;
 }

@@ -145,7 +145,10 @@ export function parseCamerasConfig(
       const base = keyPath(issue.path);
       if (issue.code === "unrecognized_keys") {
         for (const k of issue.keys) add(base ? `${base}.${k}` : k, "unknown setting");
-      } else add(base || "(root)", issue.message);
+      } else {
+        const missing = issue.code === "invalid_type" && /received undefined/.test(issue.message);
+        add(base || "(root)", missing ? "required" : issue.message);
+      }
     }
   }
   // Camera-level checks run on the raw entries too, so they are reported with schema errors.
@@ -171,7 +174,8 @@ export function parseCamerasConfig(
     }
     sources.push(source);
     if ((cam.width === undefined) !== (cam.height === undefined)) {
-      add(at(cam.width === undefined ? "height" : "width"), "give both width and height");
+      const [given, missing] = cam.width === undefined ? ["height", "width"] : ["width", "height"];
+      add(at(given), `give both width and height (${missing} is missing)`);
     }
     if (typeof cam.id === "string") {
       const first = seen.get(cam.id);

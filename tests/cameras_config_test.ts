@@ -167,3 +167,27 @@ Deno.test("URLs are classified by scheme, and credentials never reach a message"
     "rtsp://admin:***@10.0.0.5/s: 401 Unauthorized",
   );
 });
+
+Deno.test("compose runs the sidecar on a mounted cameras.yaml with the detector's key secret", async () => {
+  const { default: YAML } = await import("yaml");
+  const root = new URL("../", import.meta.url);
+  const compose = YAML.parse(Deno.readTextFileSync(new URL("docker-compose.yml", root)));
+  const cameras = compose.services.cameras;
+  assert.equal(cameras.build.dockerfile, "cameras/Dockerfile");
+  assert.ok(cameras.volumes.includes("./cameras.yaml:/config/cameras.yaml:ro"));
+  assert.deepEqual(cameras.secrets, ["fess_api_keys"]);
+  assert.deepEqual(cameras.depends_on, ["detector"]);
+  // The command line the container runs parses, with the example file as cameras.yaml.
+  const example = Deno.readTextFileSync(new URL("cameras.example.yaml", root));
+  const cmd = parseCli(cameras.command, {
+    readFile: (p) => (p === "/config/cameras.yaml" ? example : "a-key-0123456789abcdef"),
+    fileExists: exists,
+  });
+  assert.ok(!cmd.help && cmd.config.server === "http://detector:8080");
+  const dockerfile = Deno.readTextFileSync(new URL("cameras/Dockerfile", root));
+  for (const m of dockerfile.matchAll(/^COPY\s+(.+?)\s+\S+$/gm)) {
+    for (const src of m[1]!.split(/\s+/)) Deno.statSync(new URL(src, root));
+  }
+  assert.match(dockerfile, /apt-get install -y --no-install-recommends ffmpeg/);
+  assert.match(dockerfile, /"cameras\/main\.ts"\]/);
+});

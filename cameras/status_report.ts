@@ -117,8 +117,10 @@ export function startStatusReporter(options: StatusReporterOptions): StatusRepor
       }
       return;
     }
-    const recent = options.recent?.() ?? [];
-    const text = renderStatusTable(rows, options.columns?.() ?? 120) +
+    const width = options.columns?.() ?? 120;
+    // Lines are clipped to the width: a wrapped line would break the cursor-up redraw.
+    const recent = (options.recent?.() ?? []).map((l) => l.slice(0, width));
+    const text = renderStatusTable(rows, width) +
       (recent.length ? "\n\n" + recent.join("\n") : "") + "\n";
     // Cursor up over the previous drawing, clear to the end of the screen, draw again.
     write((drawnLines ? `\x1b[${drawnLines}F\x1b[J` : "") + text);

@@ -6,9 +6,10 @@ import { loadConfig } from "../shared/config.ts";
 const root = new URL("../", import.meta.url);
 const read = (p: string) => Deno.readTextFileSync(new URL(p, root));
 
-Deno.test("docker-compose runs detector, redis, kafka and prometheus, and the detector's settings are valid", () => {
+Deno.test("docker-compose runs detector, cameras, redis, kafka and prometheus, and the detector's settings are valid", () => {
   const compose = YAML.parse(read("docker-compose.yml"));
   assert.deepEqual(Object.keys(compose.services).sort(), [
+    "cameras",
     "detector",
     "kafka",
     "prometheus",

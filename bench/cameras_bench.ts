@@ -1,0 +1,299 @@
+/**
+ * End-to-end camera benchmark: N cameras (half through a real RTSP server, half as looped
+ * files, each capped at --fps) run by one sidecar against one FESS for --seconds, first with
+ * default settings, then with faces off. FESS, the sidecar, each ffmpeg and the RTSP server are
+ * separate processes, so CPU (from /proc/<pid>/stat) and RSS are measured per process.
+ *
+ *   deno run -A bench/cameras_bench.ts [--seconds 60] [--cameras 10] [--fps 10]
+ *
+ * Columns: frames in/s (read from ffmpeg), detected/s (answered, detector ran), skipped/s
+ * (answered, motion gate skipped the detector), dropped (replaced before upload), CPU % per
+ * camera ((service + sidecar + ffmpeg) / cameras, % of one core), capture→response p50 (median
+ * of the cameras' p50) and p99 (worst camera's p99), RSS per process.
+ *
+ * @module
+ */
+import { parseArgs } from "node:util";
+import { freePort } from "../tests/support/services.ts";
+import { mediaPath, modelsDir } from "../tests/support/media.ts";
+import { startRtspServer } from "../tests/support/rtsp_server.ts";
+
+const ROOT = new URL("../", import.meta.url).pathname;
+const TICKS = 100; // USER_HZ on Linux
+
+interface Phase {
+  readonly name: string;
+  readonly env: Record<string, string>;
+}
+
+interface PhaseResult {
+  readonly name: string;
+  readonly cameras: number;
+  readonly seconds: number;
+  readonly framesIn: number;
+  readonly detected: number;
+  readonly skipped: number;
+  readonly dropped: number;
+  readonly errors: number;
+  readonly cpu: { service: number; sidecar: number; ffmpeg: number; rtsp: number };
+  readonly p50: number | null;
+  readonly p99: number | null;
+  readonly rssMb: { service: number; sidecar: number; ffmpegEach: number; rtsp: number };
+}
+
+function cpuTicks(pid: number): number {
+  try {
+    const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    return Number(fields[11]) + Number(fields[12]); // utime + stime
+  } catch {
+    return 0;
+  }
+}
+
+function rssMb(pid: number): number {
+  try {
+    const m = /VmRSS:\s+(\d+) kB/.exec(Deno.readTextFileSync(`/proc/${pid}/status`));
+    return m ? Number(m[1]) / 1024 : 0;
+  } catch {
+    return 0;
+  }
+}
+
+function childrenOf(pid: number): number[] {
+  const out: number[] = [];
+  try {
+    for (const task of Deno.readDirSync(`/proc/${pid}/task`)) {
+      const text = Deno.readTextFileSync(`/proc/${pid}/task/${task.name}/children`).trim();
+      if (text) out.push(...text.split(/\s+/).map(Number));
+    }
+  } catch {
+    // gone
+  }
+  return out;
+}
+
+async function waitReady(url: string, proc: Deno.ChildProcess): Promise<void> {
+  const deadline = Date.now() + 120_000;
+  let exited = false;
+  proc.status.then(() => (exited = true));
+  while (Date.now() < deadline && !exited) {
+    try {
+      const r = await fetch(`${url}/health/ready`);
+      await r.body?.cancel();
+      if (r.ok) return;
+    } catch {
+      // not listening yet
+    }
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  throw new Error(`FESS at ${url} did not get ready`);
+}
+
+async function runPhase(
+  phase: Phase,
+  opts: { seconds: number; cameras: number; fps: number; rtspUrl: string; rtspPid: number },
+): Promise<PhaseResult> {
+  const tmp = await Deno.makeTempDir({ prefix: "fess-cambench-" });
+  const port = freePort();
+  const url = `http://127.0.0.1:${port}`;
+  const service = new Deno.Command(Deno.execPath(), {
+    args: ["serve", "-A", "--host", "127.0.0.1", "--port", String(port), "main.ts"],
+    cwd: ROOT,
+    env: {
+      FESS_MODELS_DIR: modelsDir(),
+      FESS_KAFKA__SPOOL_DIR: `${tmp}/spool`,
+      FESS_KAFKA__EVENT_LOG_PATH: `${tmp}/events.jsonl`,
+      FESS_HEALTH__DISK_PATH: tmp,
+      FESS_LOG_LEVEL: "warn",
+      ...phase.env,
+    },
+    stdin: "null",
+    stdout: "null",
+    stderr: "null",
+  }).spawn();
+  try {
+    await waitReady(url, service);
+    const video = await mediaPath("vtest.avi");
+    const cameras = Array.from(
+      { length: opts.cameras },
+      (_, i) =>
+        i % 2 === 0
+          ? { id: `rtsp-${i}`, url: opts.rtspUrl, fps: opts.fps }
+          : { id: `file-${i}`, url: video, fps: opts.fps, loop: true },
+    );
+    const configPath = `${tmp}/cameras.yaml`;
+    await Deno.writeTextFile(
+      configPath,
+      JSON.stringify({ server: url, duration_seconds: opts.seconds + 3, cameras }),
+    );
+    const sidecar = new Deno.Command(Deno.execPath(), {
+      args: [
+        "run",
+        "--allow-run",
+        "--allow-net",
+        "--allow-read",
+        "--allow-env",
+        "cameras/main.ts",
+        "--config",
+        configPath,
+        "--json",
+      ],
+      cwd: ROOT,
+      stdin: "null",
+      stdout: "piped",
+      stderr: "null",
+    }).spawn();
+    const linesP = new Response(sidecar.stdout).text();
+    // Measure a window after a 3 s warm-up, while every camera runs.
+    await new Promise((r) => setTimeout(r, 3000));
+    const pidsAtStart = childrenOf(sidecar.pid);
+    const t0 = performance.now();
+    const start = {
+      service: cpuTicks(service.pid),
+      sidecar: cpuTicks(sidecar.pid),
+      rtsp: cpuTicks(opts.rtspPid),
+      ffmpeg: new Map(pidsAtStart.map((p) => [p, cpuTicks(p)])),
+    };
+    const rss = { service: 0, sidecar: 0, ffmpegEach: 0, rtsp: 0 };
+    const ffmpegEnd = new Map<number, number>();
+    const deadline = t0 + opts.seconds * 1000;
+    while (performance.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 1000));
+      const kids = childrenOf(sidecar.pid);
+      for (const p of kids) {
+        ffmpegEnd.set(p, cpuTicks(p));
+        rss.ffmpegEach = Math.max(rss.ffmpegEach, rssMb(p));
+      }
+      rss.service = Math.max(rss.service, rssMb(service.pid));
+      rss.sidecar = Math.max(rss.sidecar, rssMb(sidecar.pid));
+      rss.rtsp = Math.max(rss.rtsp, rssMb(opts.rtspPid));
+    }
+    const elapsed = (performance.now() - t0) / 1000;
+    const pct = (ticks: number) => (ticks / TICKS) / elapsed * 100;
+    let ffmpegTicks = 0;
+    for (const [p, end] of ffmpegEnd) ffmpegTicks += end - (start.ffmpeg.get(p) ?? 0);
+    const cpu = {
+      service: pct(cpuTicks(service.pid) - start.service),
+      sidecar: pct(cpuTicks(sidecar.pid) - start.sidecar),
+      ffmpeg: pct(ffmpegTicks),
+      rtsp: pct(cpuTicks(opts.rtspPid) - start.rtsp),
+    };
+    await sidecar.status;
+    const records = (await linesP).split("\n").filter((l) => l.trim()).map((l) => JSON.parse(l));
+    const summaries = records.filter((r) => r.msg === "camera summary");
+    if (summaries.length !== opts.cameras) {
+      throw new Error(`expected ${opts.cameras} camera summaries, got ${summaries.length}`);
+    }
+    const total = (k: string) => summaries.reduce((a, s) => a + (s[k] as number), 0);
+    const p50s = summaries.map((s) => s.latency_p50_ms).filter((v) => v !== null).sort((a, b) =>
+      a - b
+    );
+    const p99s = summaries.map((s) => s.latency_p99_ms).filter((v) => v !== null);
+    // Totals cover the sidecar's whole run; rates divide by that run's length.
+    const runSeconds = opts.seconds + 3;
+    return {
+      name: phase.name,
+      cameras: opts.cameras,
+      seconds: runSeconds,
+      framesIn: total("frames_in") / runSeconds,
+      detected: total("detected") / runSeconds,
+      skipped: total("skipped") / runSeconds,
+      dropped: total("dropped"),
+      errors: total("upload_errors"),
+      cpu,
+      p50: p50s.length ? p50s[Math.floor(p50s.length / 2)] : null,
+      p99: p99s.length ? Math.max(...p99s) : null,
+      rssMb: rss,
+    };
+  } finally {
+    try {
+      service.kill("SIGTERM");
+    } catch {
+      // exited
+    }
+    await service.status;
+    await Deno.remove(tmp, { recursive: true }).catch(() => {});
+  }
+}
+
+function printTable(results: readonly PhaseResult[]): void {
+  const f = (v: number | null, d = 1) => (v === null ? "-" : v.toFixed(d));
+  const rows = [
+    [
+      "phase",
+      "cams",
+      "in/s",
+      "detected/s",
+      "skipped/s",
+      "dropped",
+      "errors",
+      "CPU%/cam",
+      "svc%",
+      "sidecar%",
+      "ffmpeg%",
+      "rtsp%",
+      "p50 ms",
+      "p99 ms",
+      "RSS svc/sidecar/ffmpeg/rtsp MB",
+    ],
+    ...results.map((r) => [
+      r.name,
+      String(r.cameras),
+      f(r.framesIn),
+      f(r.detected),
+      f(r.skipped),
+      String(r.dropped),
+      String(r.errors),
+      f((r.cpu.service + r.cpu.sidecar + r.cpu.ffmpeg) / r.cameras),
+      f(r.cpu.service),
+      f(r.cpu.sidecar),
+      f(r.cpu.ffmpeg),
+      f(r.cpu.rtsp),
+      f(r.p50, 0),
+      f(r.p99, 0),
+      [r.rssMb.service, r.rssMb.sidecar, r.rssMb.ffmpegEach, r.rssMb.rtsp].map((v) => v.toFixed(0))
+        .join("/"),
+    ]),
+  ];
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
+  const out = rows.map((r) => r.map((c, i) => c.padStart(widths[i]!)).join("  ")).join("\n");
+  Deno.stdout.writeSync(new TextEncoder().encode(out + "\n"));
+}
+
+if (import.meta.main) {
+  const { values } = parseArgs({
+    args: Deno.args,
+    options: {
+      seconds: { type: "string", default: "60" },
+      cameras: { type: "string", default: "10" },
+      fps: { type: "string", default: "10" },
+    },
+  });
+  const seconds = Number(values.seconds);
+  const cameras = Number(values.cameras);
+  const fps = Number(values.fps);
+  const rtsp = await startRtspServer(await mediaPath("vtest.avi"));
+  try {
+    const cpus = navigator.hardwareConcurrency;
+    Deno.stdout.writeSync(new TextEncoder().encode(
+      `cameras bench: ${cameras} cameras (${Math.ceil(cameras / 2)} RTSP, ${
+        Math.floor(cameras / 2)
+      } looped files) at ${fps} fps for ${seconds} s; ${cpus} CPUs; CPU % is of one core, ` +
+        `per camera = (service + sidecar + ffmpeg) / cameras; rtsp% is the test camera server\n`,
+    ));
+    const results: PhaseResult[] = [];
+    const phases: Phase[] = [
+      { name: "defaults", env: {} },
+      { name: "faces off", env: { FESS_FACES__ENABLED: "false" } },
+    ];
+    for (const phase of phases) {
+      results.push(
+        await runPhase(phase, { seconds, cameras, fps, rtspUrl: rtsp.url, rtspPid: rtsp.pid! }),
+      );
+    }
+    printTable(results);
+  } finally {
+    await rtsp.close();
+  }
+}

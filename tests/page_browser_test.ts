@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import sharp from "sharp";
-import type { Page } from "puppeteer-core";
+import type { ElementHandle, Page } from "puppeteer-core";
 import { launchBrowser, requireChromium } from "./support/browser.ts";
 import { startTestApp, type TestApp } from "./support/app.ts";
 import { mediaPath, VTEST_HEIGHT, VTEST_WIDTH, vtestFramesBgr } from "./support/media.ts";
@@ -186,7 +186,7 @@ Deno.test({
 
       const enrol = async (id: string, file: string) => {
         await page.$eval("#enrol-id", (e, v) => ((e as HTMLInputElement).value = v as string), id);
-        const input = await page.$<HTMLInputElement>("#enrol-photo");
+        const input = (await page.$("#enrol-photo")) as ElementHandle<HTMLInputElement> | null;
         await input!.uploadFile(file);
         await page.click("#enrol-form button[type=submit]");
         await page.waitForFunction(

@@ -11,6 +11,7 @@
  */
 import { join } from "node:path";
 import { getModelManifest } from "../models/registry.ts";
+import { createAlertDeduper } from "../shared/alerts/alert_dedup.ts";
 import { createAuthenticator } from "../shared/auth.ts";
 import { createMemoryCache } from "../shared/cache/memory_cache.ts";
 import { createRedisCache } from "../shared/cache/redis_cache.ts";
@@ -221,6 +222,7 @@ export async function createApp(deps: AppDeps): Promise<App> {
   }
   // Closed in reverse order of creation.
   const closers: Closer[] = [];
+  const instanceId = config.server.instance_id ?? Deno.hostname();
 
   const cache = createCache(config, logger);
   closers.push(() => cache.close());
@@ -285,6 +287,14 @@ export async function createApp(deps: AppDeps): Promise<App> {
       : undefined,
     recognizer: recognizer ?? undefined,
     alertCooldownSeconds: config.faces.alert_cooldown_seconds,
+    alertDeduper: config.faces.alert_cooldown_seconds > 0
+      ? createAlertDeduper({
+        cache,
+        ttlMs: config.faces.alert_cooldown_seconds * 1000,
+        owner: instanceId,
+        logger,
+      })
+      : undefined,
   });
 
   const checks: HealthCheck[] = [
@@ -397,7 +407,13 @@ export async function createApp(deps: AppDeps): Promise<App> {
       protected: true,
     },
   ];
-  const fetch = createRouter({ mounts, authenticator, logger, bodyLimitBytes: limit });
+  const fetch = createRouter({
+    mounts,
+    authenticator,
+    logger,
+    bodyLimitBytes: limit,
+    instanceId,
+  });
 
   let closing: Promise<void> | undefined;
   return {

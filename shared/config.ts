@@ -140,6 +140,7 @@ const KafkaSchema = z.strictObject({
 const ServerSchema = z.strictObject({
   body_limit_bytes: int(1).default(16 * 1024 * 1024),
   api_keys: list(z.string().min(16, "API keys must be at least 16 characters")).default([]),
+  instance_id: optionalString().describe("replica name sent as X-Fess-Instance; default host name"),
 }).prefault({});
 
 const HealthSchema = z.strictObject({

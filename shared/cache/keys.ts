@@ -7,6 +7,8 @@
  * - `faces:version` — integer bumped on every gallery write.
  * - `faces:changes` — pub/sub channel announcing gallery writes to other instances.
  * - `detection:{camera_id}:{frame_number}` — JSON `{detections, timestamp}`.
+ * - `alert:{alert_key}` — the replica that claimed an alert (`SET NX PX`), for the cooldown:
+ *   replicas behind one Redis raise each alert once.
  *
  * An optional key prefix (ioredis `keyPrefix`) is applied by the client, not here.
  *
@@ -33,4 +35,9 @@ export function detectionKey(cameraId: string, frameNumber: number): string {
     throw new RangeError(`frame number must be a non-negative integer, got ${frameNumber}`);
   }
   return `detection:${cameraId}:${frameNumber}`;
+}
+
+/** Key claimed by the replica that raises the alert `alertKey` (see shared/alerts). */
+export function alertClaimKey(alertKey: string): string {
+  return `alert:${alertKey}`;
 }

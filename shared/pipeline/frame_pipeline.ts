@@ -10,6 +10,7 @@
  *
  * @module
  */
+import type { AlertDeduper } from "../alerts/alert_dedup.ts";
 import type { DetectionStore } from "../cache/detection_store.ts";
 import {
   createAlertEvent,
@@ -50,6 +51,8 @@ export interface FramePipelineDeps {
   readonly personClass?: string;
   /** Seconds between two alerts for the same camera and face. */
   readonly alertCooldownSeconds: number;
+  /** Fleet-wide alert claims (Redis), so replicas raise each alert once per cooldown. */
+  readonly alertDeduper?: AlertDeduper;
   /** Clock in ms, for tests. */
   readonly now?: () => number;
 }
@@ -107,13 +110,14 @@ export function createFramePipeline(deps: FramePipelineDeps): FramePipeline {
   const alertsFor = (
     faces: FaceRecognitionEvent[],
     base: { camera_id: string; frame_number: number; timestamp: string },
-  ): { key: string; event: FessEvent }[] => {
+  ): { key: string; claim: string; event: FessEvent }[] => {
     const t = now();
-    const alerts: { key: string; event: FessEvent }[] = [];
+    const alerts: { key: string; claim: string; event: FessEvent }[] = [];
     const thisFrame = new Set<string>();
     for (const f of faces) {
       if (f.authorized) continue;
       const key = `${f.camera_id}\u0000${f.face_id ?? "unknown"}`;
+      const claim = `${f.camera_id}:${f.face_id ?? "unknown"}`;
       const last = lastAlert.get(key);
       if (thisFrame.has(key)) continue;
       if (last !== undefined && t - last < deps.alertCooldownSeconds * 1000) continue;
@@ -121,6 +125,7 @@ export function createFramePipeline(deps: FramePipelineDeps): FramePipeline {
       const known = f.face_id !== null;
       alerts.push({
         key,
+        claim,
         event: createAlertEvent({
           ...base,
           alert_type: known ? "unauthorized_face" : "unknown_face",
@@ -138,6 +143,13 @@ export function createFramePipeline(deps: FramePipelineDeps): FramePipeline {
       }
     }
     return alerts;
+  };
+
+  // Another replica that raised the same alert within the cooldown holds its claim.
+  const claimed = async <A extends { claim: string }>(alerts: A[]): Promise<A[]> => {
+    if (!deps.alertDeduper || alerts.length === 0) return alerts;
+    const won = await Promise.all(alerts.map((a) => deps.alertDeduper!.claim(a.claim)));
+    return alerts.filter((_, i) => won[i]);
   };
 
   return {
@@ -211,9 +223,12 @@ export function createFramePipeline(deps: FramePipelineDeps): FramePipeline {
           log.error("face recognition failed", { camera_id: f.cameraId, error: err });
         }
         publish(faces, events);
-        const alerts = alertsFor(faces, base);
+        const alerts = await claimed(alertsFor(faces, base));
         const accepted = publish(alerts.map((a) => a.event), events);
-        for (const a of alerts) if (accepted.has(a.event.event_id)) lastAlert.set(a.key, now());
+        for (const a of alerts) {
+          if (accepted.has(a.event.event_id)) lastAlert.set(a.key, now());
+          else await deps.alertDeduper?.release(a.claim);
+        }
       }
 
       return {

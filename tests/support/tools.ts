@@ -35,16 +35,30 @@ export function requireTool(...tools: string[]): { ignore: boolean } {
   return { ignore: missing.length > 0 };
 }
 
+/** Options of {@link runTool}. */
+export interface RunToolOptions {
+  readonly cwd?: string;
+  /** Added to (or replacing) the inherited environment. */
+  readonly env?: Record<string, string>;
+  /** Inherited variables to drop, e.g. `DENO_COVERAGE_DIR` for code in throwaway copies. */
+  readonly unset?: readonly string[];
+}
+
 /** Runs `cmd args...` and returns its exit code and combined output. */
 export async function runTool(
   cmd: string,
   args: readonly string[],
-  options: { cwd?: string; env?: Record<string, string> } = {},
+  options: RunToolOptions = {},
 ): Promise<{ code: number; output: string }> {
+  const unset = options.unset ?? [];
+  const env = unset.length === 0 ? options.env : Object.fromEntries(
+    Object.entries({ ...Deno.env.toObject(), ...options.env }).filter(([k]) => !unset.includes(k)),
+  );
   const out = await new Deno.Command(cmd, {
     args: [...args],
     cwd: options.cwd,
-    env: options.env,
+    env,
+    clearEnv: unset.length > 0,
     stdin: "null",
     stdout: "piped",
     stderr: "piped",

@@ -1,24 +1,48 @@
-# FESS detector service. Build: docker build -t fess .   Run: docker compose up
-# Models are not baked in: mount a directory holding the .onnx files named by models/*.json
-# (fetch them with `deno task models`) at /app/models, or set FESS_MODELS_DIR.
-FROM denoland/deno:debian-2.9.6
+# FESS detector service.
+#   docker build -t fess .            (or: docker compose build)
+#   docker compose up                 (see docs/DOCKER_SETUP.md)
+# Models are not baked in: docker/entrypoint.sh verifies (sha256) or downloads the models the
+# settings name into FESS_MODELS_DIR (/models, a volume) at start.
+#
+# Two stages: `build` installs every npm package (deno install, all platforms' optional parts)
+# and prunes what Linux on this CPU never loads (docker/prune_node_modules.sh); the runtime
+# stage copies the pruned node_modules and the sources only, not the npm tarball cache.
+ARG DENO_IMAGE=denoland/deno:debian-2.9.6
 
+FROM ${DENO_IMAGE} AS build
 WORKDIR /app
-# Dependencies first so source edits do not refetch npm packages. nodeModulesDir is "auto":
-# this installs node_modules, including sharp's and onnxruntime-node's prebuilt native parts.
+# Dependencies first so source edits do not refetch npm packages (nodeModulesDir is "auto").
 COPY deno.json deno.lock ./
 RUN deno install --frozen
+COPY docker/prune_node_modules.sh docker/
+RUN sh docker/prune_node_modules.sh node_modules
 
-COPY main.ts app.ts ./
+FROM ${DENO_IMAGE}
+WORKDIR /app
+# Code and packages are root-owned and read-only to the service; it writes only to volumes.
+COPY --from=build /app/node_modules node_modules/
+COPY deno.json deno.lock main.ts app.ts ./
 COPY functions/ functions/
 COPY shared/ shared/
 COPY models/ models/
-RUN deno cache --frozen main.ts && mkdir -p /app/.data && chown -R deno:deno /app/.data
-
+COPY ui/ ui/
+COPY scripts/models.ts scripts/
+COPY docker/entrypoint.sh docker/
+RUN mkdir -p /app/.data /models && chown deno:deno /app/.data /models
 USER deno
-ENV FESS_ENVIRONMENT=production
+# Compile cache (in the deno user's DENO_DIR) for the service and the model check: the
+# container starts with --cached-only, without the network except for model downloads.
+RUN deno cache --frozen main.ts scripts/models.ts
+ENV FESS_ENVIRONMENT=production \
+    FESS_MODELS_DIR=/models \
+    FESS_DATA_DIR=/app/.data \
+    FESS_HEALTH__DISK_PATH=/app/.data
+VOLUME ["/models", "/app/.data"]
 EXPOSE 8080
-HEALTHCHECK --interval=15s --timeout=5s --start-period=30s --retries=3 \
-  CMD ["deno", "eval", "const r = await fetch('http://127.0.0.1:8080/health/live'); Deno.exit(r.ok ? 0 : 1)"]
-# deno serve owns the listener; FESS traps SIGTERM to flush or spool events before exiting.
-CMD ["deno", "serve", "--allow-net", "--allow-env", "--allow-read", "--allow-write=/app/.data", "--allow-ffi", "--allow-sys", "--host", "0.0.0.0", "--port", "8080", "main.ts"]
+# Ready = detector loaded and warmed; the start period covers a first model download.
+HEALTHCHECK --interval=15s --timeout=5s --start-period=120s --retries=3 \
+  CMD ["deno", "eval", "const r = await fetch('http://127.0.0.1:8080/health/ready'); Deno.exit(r.ok ? 0 : 1)"]
+# tini (PID 1, from the base image) forwards signals; the entrypoint execs the command, so
+# SIGTERM reaches deno serve and FESS flushes or spools accepted events before exiting.
+ENTRYPOINT ["/tini", "--", "/app/docker/entrypoint.sh"]
+CMD ["deno", "serve", "--cached-only", "--allow-net", "--allow-env", "--allow-read", "--allow-write=/app/.data", "--allow-ffi", "--allow-sys", "--host", "0.0.0.0", "--port", "8080", "main.ts"]

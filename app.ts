@@ -125,6 +125,7 @@ export async function createApp(deps: AppDeps): Promise<App> {
 
   const limit = config.server.body_limit_bytes;
   const fetch = createRouter({
+    instanceId: config.server.instance_id ?? Deno.hostname(),
     mounts: [
       {
         prefix: "/health",

@@ -35,6 +35,8 @@ export interface RouterDeps {
   readonly logger: Logger;
   /** Largest accepted request body, in bytes. */
   readonly bodyLimitBytes: number;
+  /** This replica's name, sent as {@link INSTANCE_HEADER} (which replica served a request). */
+  readonly instanceId?: string;
   /** Called after each request with its outcome (for metrics). */
   readonly onResponse?: (
     info: { route: string; method: string; status: number; seconds: number },
@@ -44,6 +46,8 @@ export interface RouterDeps {
 /** Header carrying the request id (accepted from clients, generated when absent). */
 export const REQUEST_ID_HEADER = "x-request-id";
 const REQUEST_ID = /^[A-Za-z0-9._-]{1,128}$/;
+/** Header naming the replica that answered (behind a load balancer). */
+export const INSTANCE_HEADER = "x-fess-instance";
 
 /** Composes mounts into one handler. Longest prefix wins. */
 export function createRouter(deps: RouterDeps): Handler {
@@ -97,6 +101,7 @@ export function createRouter(deps: RouterDeps): Handler {
     const seconds = (performance.now() - started) / 1000;
     try {
       response.headers.set(REQUEST_ID_HEADER, requestId);
+      if (deps.instanceId) response.headers.set(INSTANCE_HEADER, deps.instanceId);
     } catch {
       // Immutable headers (e.g. a proxied fetch Response): the id is only a convenience.
     }

@@ -202,6 +202,7 @@ const ServerSchema = z.strictObject({
   api_keys: list(z.string().min(16, "API keys must be at least 16 characters")).default([]),
   max_cameras: int(1, 100_000).default(256),
   timestamp_skew_seconds: int(1).default(86_400),
+  instance_id: optionalString().describe("replica name sent as X-Fess-Instance; default host name"),
 }).prefault({});
 
 const HealthSchema = z.strictObject({

@@ -83,6 +83,16 @@ async function contract(
     assert.equal(await store.getHash("k:h:a"), null);
     assert.deepEqual(await store.setMembers("k:ids"), []);
 
+    // set-if-absent with a TTL: one winner, no overwrite, the TTL set
+    assert.equal(await store.setIfAbsent("k:nx", "first", 30_000), true);
+    assert.equal(await store.setIfAbsent("k:nx", "second", 30_000), false);
+    assert.equal(utf8.decode((await store.get("k:nx"))!), "first", `${name}: NX overwrote`);
+    const nxTtl = await store.ttlMs("k:nx");
+    assert.ok(nxTtl > 25_000 && nxTtl <= 30_000, `${name}: setIfAbsent ttl ${nxTtl}`);
+    await assert.rejects(store.setIfAbsent("k:nx2", "x", 0), RangeError);
+    assert.equal(await store.delete("k:nx"), 1);
+    assert.equal(await store.setIfAbsent("k:nx", "third", 30_000), true);
+
     // counters and pub/sub
     assert.equal(await store.incr("k:ver"), 1);
     assert.equal(await store.incr("k:ver"), 2);

@@ -70,6 +70,12 @@ export interface CacheStore {
   getJson(key: string): Promise<unknown>;
   /** Writes `value` at `key`, with the TTL when given. */
   set(key: string, value: CacheValue, options?: WriteOptions): Promise<void>;
+  /**
+   * Writes `value` at `key` with a TTL only when `key` does not exist (Redis `SET NX PX`), in
+   * one atomic step: resolves to whether this call wrote it. Several processes racing on one
+   * key see exactly one `true` until the TTL ends.
+   */
+  setIfAbsent(key: string, value: CacheValue, ttlMs: number): Promise<boolean>;
   /** Writes `value` as a JSON document at `key`. */
   setJson(key: string, value: unknown, options?: WriteOptions): Promise<void>;
   /** Deletes keys; resolves to how many existed. */
@@ -124,4 +130,12 @@ export function ttlToMs(ttlSeconds: number | undefined): number | undefined {
     throw new RangeError(`ttlSeconds must be a positive finite number, got ${ttlSeconds}`);
   }
   return Math.max(1, Math.round(ttlSeconds * 1000));
+}
+
+/** Validates a TTL given in milliseconds and rounds it to a whole number (at least 1). */
+export function validTtlMs(ttlMs: number): number {
+  if (!Number.isFinite(ttlMs) || ttlMs <= 0) {
+    throw new RangeError(`ttlMs must be a positive finite number, got ${ttlMs}`);
+  }
+  return Math.max(1, Math.round(ttlMs));
 }

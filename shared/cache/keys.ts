@@ -8,6 +8,8 @@
  * - `faces:changes` — pub/sub channel announcing gallery writes to other instances.
  * - `detection:{camera_id}:{frame_number}` — JSON `{detections, timestamp}`.
  * - `snapshot:{event_id}` — JPEG bytes of an alert's snapshot, with a TTL.
+ * - `alert:{alert_key}` — the replica that claimed an alert (`SET NX PX`), for the cooldown:
+ *   replicas behind one Redis raise each alert once.
  *
  * An optional key prefix (ioredis `keyPrefix`) is applied by the client, not here.
  *
@@ -39,4 +41,9 @@ export function detectionKey(cameraId: string, frameNumber: number): string {
 /** Key of an alert's JPEG snapshot. */
 export function snapshotKey(eventId: string): string {
   return `snapshot:${eventId}`;
+}
+
+/** Key claimed by the replica that raises the alert `alertKey` (see shared/alerts). */
+export function alertClaimKey(alertKey: string): string {
+  return `alert:${alertKey}`;
 }

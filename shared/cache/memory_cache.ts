@@ -14,6 +14,7 @@ import {
   type MessageListener,
   toBytes,
   ttlToMs,
+  validTtlMs,
 } from "./cache_store.ts";
 import { decodeJson, decodeUtf8, encodeJson } from "./codec.ts";
 
@@ -91,6 +92,13 @@ export function createMemoryCache(options: MemoryCacheOptions = {}): CacheStore 
         live(key);
         const expiresAt = expiry(opts?.ttlSeconds);
         entries.set(key, { kind: "bytes", value: toBytes(value).slice(), expiresAt });
+      }),
+    setIfAbsent: (key, value, ttlMs) =>
+      attempt(() => {
+        const ms = validTtlMs(ttlMs);
+        if (live(key)) return false;
+        entries.set(key, { kind: "bytes", value: toBytes(value).slice(), expiresAt: now() + ms });
+        return true;
       }),
     setJson: (key, value, opts) => store.set(key, encodeJson(value), opts),
     delete: (...keys) =>

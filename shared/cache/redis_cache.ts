@@ -22,6 +22,7 @@ import {
   type MessageListener,
   type PingResult,
   ttlToMs,
+  validTtlMs,
 } from "./cache_store.ts";
 import { decodeJson, encodeJson } from "./codec.ts";
 
@@ -240,6 +241,14 @@ export function createRedisCache(options: RedisCacheOptions): CacheStore {
         if (ms === undefined) await redis.set(key, asBuffer(value));
         else await redis.set(key, asBuffer(value), "PX", ms);
       }),
+    setIfAbsent: async (key, value, ttlMs) => {
+      // A bad TTL is the caller's bug, not Redis being unavailable: no 503 wrapping.
+      const ms = validTtlMs(ttlMs);
+      return await run(
+        "SET NX",
+        async () => (await redis.set(key, asBuffer(value), "PX", ms, "NX")) === "OK",
+      );
+    },
     setJson: (key, value, opts) => store.set(key, encodeJson(value), opts),
     delete: (...keys) =>
       keys.length === 0 ? Promise.resolve(0) : run("DEL", () => redis.del(...keys)),

@@ -44,7 +44,8 @@ function installHint(name: ServiceName): string {
 // availability
 // ---------------------------------------------------------------------------------------------
 
-function onPath(bin: string): boolean {
+/** Whether an executable named `bin` is on PATH. */
+export function onPath(bin: string): boolean {
   const path = Deno.env.get("PATH") ?? "";
   for (const dir of path.split(":")) {
     if (!dir) continue;
@@ -97,7 +98,8 @@ export function serviceUnavailableReason(name: ServiceName): string | null {
   }
 }
 
-function isCi(): boolean {
+/** Whether CI=true (missing services and tools then fail instead of skipping). */
+export function isCi(): boolean {
   const ci = (Deno.env.get("CI") ?? "").toLowerCase();
   return ci === "true" || ci === "1";
 }
@@ -171,7 +173,7 @@ echo "$child"
 `;
 
 /** Starts `cmd args...` detached, output appended to `logFile`; returns its pid. */
-async function spawnDetached(
+export async function spawnDetached(
   cmd: string,
   args: readonly string[],
   logFile: string,
@@ -193,7 +195,8 @@ async function spawnDetached(
   return pid;
 }
 
-function alive(pid: number): boolean {
+/** Whether process `pid` is running (not a zombie). */
+export function alive(pid: number): boolean {
   try {
     // A zombie still accepts signals; /proc tells the truth.
     const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
@@ -204,7 +207,7 @@ function alive(pid: number): boolean {
 }
 
 /** SIGTERM, wait up to `graceMs`, then SIGKILL; resolves once the process is gone. */
-async function killAndWait(pid: number, graceMs: number): Promise<void> {
+export async function killAndWait(pid: number, graceMs: number): Promise<void> {
   try {
     Deno.kill(pid, "SIGTERM");
   } catch {
@@ -236,14 +239,16 @@ export function freePort(): number {
   return port;
 }
 
-async function makeTempDir(prefix: string): Promise<string> {
+/** A temp dir removed when the test process exits (or by {@link removeTempDir}). */
+export async function makeTempDir(prefix: string): Promise<string> {
   installUnload();
   const dir = await Deno.makeTempDir({ prefix });
   tempDirs.add(dir);
   return dir;
 }
 
-async function removeTempDir(dir: string): Promise<void> {
+/** Removes a dir made by {@link makeTempDir}. */
+export async function removeTempDir(dir: string): Promise<void> {
   tempDirs.delete(dir);
   await Deno.remove(dir, { recursive: true }).catch(() => {});
 }
@@ -257,7 +262,7 @@ async function tail(path: string, lines = 30): Promise<string> {
 }
 
 /** Polls `probe` until it returns true, the process dies, or `timeoutMs` passes. */
-async function waitUntil(
+export async function waitUntil(
   what: string,
   probe: () => Promise<boolean>,
   opts: { timeoutMs: number; pid?: number; logFile?: string },

@@ -16,7 +16,10 @@ Deno.test("docker-compose runs detector, redis, kafka and prometheus, and the de
   ]);
   const env: Record<string, string> = { ...compose.services.detector.environment };
   // The secret file exists only on a deployment host; stand in for its content.
-  const files: Record<string, string> = { "/run/secrets/fess_api_keys": "0123456789abcdef0123" };
+  const files: Record<string, string> = {
+    "/run/secrets/fess_api_keys": "0123456789abcdef0123",
+    "/run/secrets/fess_encryption_key": btoa("k".repeat(32)),
+  };
   const config = loadConfig(env, undefined, {
     readFile: (p) => files[p] ?? Deno.readTextFileSync(p),
   });

@@ -8,7 +8,7 @@
  * @module
  */
 import { createDetectHandler } from "../functions/detect.ts";
-import { createRouter } from "../functions/router.ts";
+import { createApi } from "../functions/api.ts";
 import { getModelManifest } from "../models/registry.ts";
 import { createAuthenticator } from "../shared/auth.ts";
 import { createDetector } from "../shared/detector/detector.ts";
@@ -81,17 +81,13 @@ for (const { backend, size, iterations } of PLAN) {
     inputSize: size,
     logger: silentLogger,
   });
-  const router = createRouter({
-    mounts: [{
-      prefix: "/detect",
-      handler: createDetectHandler({ detector, logger: silentLogger }),
-      protected: false,
-    }],
+  const api = createApi({
     authenticator: createAuthenticator([]),
     logger: silentLogger,
     bodyLimitBytes: 16 * 1024 * 1024,
   });
-  const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} }, router);
+  api.route("/", createDetectHandler({ detector, logger: silentLogger }));
+  const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} }, api.fetch);
   const url = `http://127.0.0.1:${server.addr.port}/detect/bench-cam`;
   const post = async () => {
     const res = await fetch(url, {

@@ -39,19 +39,22 @@ import { createMotionGate } from "../shared/motion/motion_gate.ts";
 import { createOnnxSession, type OnnxSession } from "../shared/onnx/session.ts";
 import { createFramePipeline } from "../shared/pipeline/frame_pipeline.ts";
 import { createSystemStatsReader } from "../shared/system_stats.ts";
-import { createCacheHandler } from "./cache.ts";
-import { createDetectHandler } from "./detect.ts";
+import { createApi, openApiDocument } from "./api.ts";
+import { createDetectHandler, detectRoute } from "./detect.ts";
+import { createDocsHandler } from "./docs.ts";
+import { createEventsHandler } from "./events.ts";
+import { createFacesHandler } from "./faces.ts";
 import { createHealthHandler } from "./health.ts";
 import { createMetricsHandler } from "./metrics.ts";
-import { createPublishHandler } from "./publish.ts";
-import { createRouter, type Handler, type Mount } from "./router.ts";
 
 /** FESS version reported by liveness. */
 export const VERSION = "0.1.0";
 
 /** A running application: its request handler and how to shut it down. */
 export interface App {
-  readonly fetch: Handler;
+  readonly fetch: (req: Request) => Response | Promise<Response>;
+  /** Every served route (method and Hono path), for tests and docs checks. */
+  readonly routes: readonly { readonly method: string; readonly path: string }[];
   readonly metrics: FessMetrics;
   /** The loaded detector, or null when its model could not be loaded. */
   readonly detector: Detector | null;
@@ -354,54 +357,64 @@ export async function createApp(deps: AppDeps): Promise<App> {
   ];
   const health = createHealthService({ checks, timeoutMs: config.health.check_timeout_ms });
 
-  const limit = config.server.body_limit_bytes;
-  const detectHandler: Handler = detector
-    ? createDetectHandler({
-      detector,
-      logger,
-      metrics,
-      hooks: pipeline,
-      bodyLimitBytes: limit,
-      // Face recognition needs full-resolution frames; without it decode straight to model size.
-      scaledDecode: recognizer === null,
-    })
-    : () => Promise.reject(new ServiceUnavailableError(`detector unavailable: ${detectorError}`));
-  const mounts: Mount[] = [
-    {
-      prefix: "/health",
-      handler: createHealthHandler({ health, ready: () => detector !== null, version: VERSION }),
-      protected: false,
-    },
-    {
-      prefix: "/metrics",
-      handler: createMetricsHandler({
-        registry: metrics.registry,
-        beforeScrape: () => activity.refresh(),
-      }),
-      protected: false,
-    },
-    { prefix: "/detect", handler: detectHandler, protected: true },
-    {
-      prefix: "/faces",
-      handler: createCacheHandler({
-        gallery,
-        faceEncoder: recognizer ?? undefined,
+  const server = config.server;
+  const limit = server.body_limit_bytes;
+  const api = createApi({
+    logger,
+    authenticator,
+    bodyLimitBytes: limit,
+    readTimeoutMs: server.read_timeout_ms,
+    minBodyBytesPerSecond: server.min_body_bytes_per_second,
+    maxInflight: server.max_inflight,
+    corsOrigins: server.cors,
+  });
+  api.route("/", createHealthHandler({ health, ready: () => detector !== null, version: VERSION }));
+  api.route(
+    "/",
+    createMetricsHandler({ registry: metrics.registry, beforeScrape: () => activity.refresh() }),
+  );
+  if (detector) {
+    api.route(
+      "/",
+      createDetectHandler({
+        detector,
         logger,
+        metrics,
+        hooks: pipeline,
         bodyLimitBytes: limit,
+        // Face recognition needs full-resolution frames; without it decode straight to model size.
+        scaledDecode: recognizer === null,
       }),
-      protected: true,
-    },
-    {
-      prefix: "/events",
-      handler: createPublishHandler({ publisher, logger, bodyLimitBytes: limit }),
-      protected: true,
-    },
-  ];
-  const fetch = createRouter({ mounts, authenticator, logger, bodyLimitBytes: limit });
+    );
+  } else {
+    api.openapi(detectRoute, () => {
+      throw new ServiceUnavailableError(`detector unavailable: ${detectorError}`);
+    });
+  }
+  api.route(
+    "/",
+    createFacesHandler({
+      gallery,
+      faceEncoder: recognizer ?? undefined,
+      logger,
+      bodyLimitBytes: limit,
+    }),
+  );
+  api.route("/", createEventsHandler({ publisher, logger, bodyLimitBytes: limit }));
+  api.route("/", createDocsHandler({ document: () => openApiDocument(api, VERSION) }));
+  const fetch = (req: Request) => api.fetch(req);
+  // Hono lists a route once per middleware; one entry per method and path.
+  const routes = [
+    ...new Set(api.routes.filter((r) => r.method !== "ALL").map((r) => `${r.method} ${r.path}`)),
+  ].map((key) => {
+    const [method, path] = key.split(" ") as [string, string];
+    return { method, path };
+  });
 
   let closing: Promise<void> | undefined;
   return {
     fetch,
+    routes,
     metrics,
     detector,
     publisher,

@@ -6,12 +6,12 @@
  *
  * @module
  */
-import { z } from "zod";
+import { createRoute, type OpenAPIHono, z } from "@hono/zod-openapi";
 import { parseCameraId } from "../shared/camera_id.ts";
 import type { Detection } from "../shared/events.ts";
 import type { Detector } from "../shared/detector/detector.ts";
-import { BadRequestError, NotFoundError, UnsupportedMediaTypeError } from "../shared/errors.ts";
-import { jsonResponse, mediaType, readBodyBytes } from "../shared/http.ts";
+import { BadRequestError, UnsupportedMediaTypeError } from "../shared/errors.ts";
+import { mediaType, readBodyBytes } from "../shared/http.ts";
 import { type DecodedFrame, decodeImage } from "../shared/image/decode.ts";
 import {
   DEFAULT_MAX_PIXELS,
@@ -21,7 +21,7 @@ import {
 } from "../shared/image/raw_frame.ts";
 import type { Logger } from "../shared/logger.ts";
 import type { FessMetrics } from "../shared/metrics.ts";
-import { type Handler, requireMethod } from "./router.ts";
+import { createRoutes, errorResponses, type FessEnv, scoped } from "./openapi.ts";
 
 /** Content types `POST /detect` accepts. */
 export const DETECT_CONTENT_TYPES = [
@@ -73,26 +73,79 @@ export interface DetectHandlerDeps {
   readonly scaledDecode?: boolean;
 }
 
-const ROUTE = new URLPattern({ pathname: "/detect/:camera_id" });
 const FrameNumberSchema = z.coerce.number().int().min(0).max(Number.MAX_SAFE_INTEGER);
 const DimensionSchema = z.coerce.number().int().min(1);
 
-/** Creates the detect handler, mounted at `/detect`. */
-export function createDetectHandler(deps: DetectHandlerDeps): Handler {
+const queryText = (description: string) => z.string().optional().openapi({ description });
+const binary = (type: string) => ({
+  schema: { type: "string" as const, contentMediaType: type },
+});
+
+/** The route declaration (also mounted alone, answering 503, when the detector is down). */
+export const detectRoute = createRoute({
+  method: "post",
+  path: "/detect/{camera_id}",
+  summary: "Detect objects in one frame (JPEG, PNG, or raw pixels)",
+  tags: ["detect"],
+  ...scoped("detect"),
+  request: {
+    params: z.object({
+      camera_id: z.string().openapi({
+        param: { name: "camera_id", in: "path" },
+        description: "1-64 characters: letters, digits, . _ -",
+        example: "cam-1",
+      }),
+    }),
+    query: z.object({
+      frame_number: queryText("Client frame number (or X-Frame-Number)"),
+      timestamp: queryText("Capture time, ISO 8601 or Unix seconds (or X-Frame-Timestamp)"),
+      width: queryText("Raw frames: width (or X-Frame-Width)"),
+      height: queryText("Raw frames: height (or X-Frame-Height)"),
+      pixel_format: queryText("Raw frames: rgb24, bgr24, rgba, gray8... (or X-Pixel-Format)"),
+    }),
+    body: {
+      required: true,
+      content: {
+        "image/jpeg": binary("image/jpeg"),
+        "image/png": binary("image/png"),
+        "application/octet-stream": binary("application/octet-stream"),
+      },
+    },
+  },
+  responses: {
+    ...errorResponses([400, 415, 422, 429], { scoped: true, body: true }),
+    200: {
+      description: "Detections, motion verdict, faces, events and a timing breakdown",
+      content: {
+        "application/json": {
+          schema: z.looseObject({
+            camera_id: z.string(),
+            frame_number: z.number().int().nullable(),
+            timestamp: z.string(),
+            width: z.number().int(),
+            height: z.number().int(),
+            detection_ran: z.boolean(),
+            model: z.object({ id: z.string(), backend: z.string(), input_size: z.number() }),
+            detections: z.array(z.unknown()),
+            timing: z.record(z.string(), z.number()),
+          }).openapi("DetectResponse"),
+        },
+      },
+    },
+  },
+});
+
+/** Creates the detect route, `POST /detect/{camera_id}`. */
+export function createDetectHandler(deps: DetectHandlerDeps): OpenAPIHono<FessEnv> {
   const limit = deps.bodyLimitBytes ?? 32 * 1024 * 1024;
   const maxPixels = deps.maxPixels ?? DEFAULT_MAX_PIXELS;
   const now = deps.now ?? (() => new Date());
   const scaled = deps.scaledDecode ?? !deps.hooks;
 
-  return async (req) => {
+  const detect = async (req: Request, cameraIdParam: string) => {
     const started = performance.now();
     const url = new URL(req.url);
-    const match = ROUTE.exec(url);
-    if (!match) {
-      throw new NotFoundError(`no route for ${url.pathname}; use POST /detect/{camera_id}`);
-    }
-    requireMethod(req, ["POST"]);
-    const cameraId = parseCameraId(match.pathname.groups.camera_id);
+    const cameraId = parseCameraId(cameraIdParam);
     const type = mediaType(req);
     if (!type || !(DETECT_CONTENT_TYPES as readonly string[]).includes(type)) {
       throw new UnsupportedMediaTypeError(type, DETECT_CONTENT_TYPES);
@@ -194,8 +247,13 @@ export function createDetectHandler(deps: DetectHandlerDeps): Handler {
       detections: detections.length,
       ran: run,
     });
-    return jsonResponse(response);
+    return response;
   };
+
+  return createRoutes().openapi(
+    detectRoute,
+    async (c) => c.json(await detect(c.req.raw, c.req.valid("param").camera_id), 200),
+  );
 }
 
 function ms(v: number): number {

@@ -1,8 +1,9 @@
 /**
  * The one error hierarchy of FESS. Every failure that can reach a client is a {@link FessError}
  * carrying its HTTP status, a stable machine-readable `code`, and whether retrying may help
- * (`retriable`, as in kafkajs). `functions/router.ts` turns them into `{error, detail}` bodies
- * in one place.
+ * (`retriable`, as in kafkajs). {@link errorResponse} is the one place they become
+ * `{error, code, detail}` JSON responses (the HTTP app's `onError` and the connection guard's
+ * 408 both use it).
  *
  * @module
  */
@@ -15,6 +16,8 @@ export interface FessErrorOptions {
   readonly cause?: unknown;
   /** Whether the same request may succeed later. */
   readonly retriable?: boolean;
+  /** Seconds after which a retry may succeed (sent as `Retry-After`). */
+  readonly retryAfterSeconds?: number;
 }
 
 /** Base class: an error with an HTTP status, a stable code and a retriable flag. */
@@ -27,6 +30,8 @@ export class FessError extends Error {
   readonly retriable: boolean;
   /** Structured detail for the response body. */
   readonly detail: unknown;
+  /** Seconds after which a retry may succeed, when known. */
+  readonly retryAfterSeconds: number | undefined;
 
   constructor(status: number, code: string, message: string, options: FessErrorOptions = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
@@ -35,6 +40,7 @@ export class FessError extends Error {
     this.code = code;
     this.retriable = options.retriable ?? false;
     this.detail = options.detail;
+    this.retryAfterSeconds = options.retryAfterSeconds;
   }
 }
 
@@ -49,6 +55,13 @@ export class BadRequestError extends FessError {
 export class UnauthorizedError extends FessError {
   constructor(message = "a valid API key is required", options?: FessErrorOptions) {
     super(401, "unauthorized", message, options);
+  }
+}
+
+/** 403: the API key is valid but lacks the scope this route needs. */
+export class ForbiddenError extends FessError {
+  constructor(message: string, options?: FessErrorOptions) {
+    super(403, "forbidden", message, options);
   }
 }
 
@@ -68,6 +81,13 @@ export class MethodNotAllowedError extends FessError {
       detail: { allow },
     });
     this.allow = allow;
+  }
+}
+
+/** 408: the client sent its request headers or body too slowly. */
+export class RequestTimeoutError extends FessError {
+  constructor(message: string, options?: FessErrorOptions) {
+    super(408, "request_timeout", message, { retriable: true, ...options });
   }
 }
 
@@ -120,6 +140,17 @@ export class ServiceUnavailableError extends FessError {
   }
 }
 
+/** 503: the server is at its limit of requests in flight; retry after `Retry-After`. */
+export class OverloadedError extends FessError {
+  constructor(limit: number) {
+    super(503, "overloaded", `the server is handling its limit of ${limit} requests; retry shortly`, {
+      retriable: true,
+      retryAfterSeconds: 1,
+      detail: { max_inflight: limit },
+    });
+  }
+}
+
 /** 500: a bug or an unexpected failure; its message is not shown to clients. */
 export class InternalError extends FessError {
   constructor(message = "internal error", options?: FessErrorOptions) {
@@ -131,4 +162,36 @@ export class InternalError extends FessError {
 export function toFessError(err: unknown): FessError {
   if (err instanceof FessError) return err;
   return new InternalError("internal error", { cause: err });
+}
+
+/** The JSON body of every error response. */
+export interface ErrorBody {
+  /** What went wrong, for people. */
+  readonly error: string;
+  /** Stable machine-readable code. */
+  readonly code: string;
+  /** Structured detail, or null. */
+  readonly detail: unknown;
+}
+
+/** The body for `err`: internal failures never show their message. */
+export function errorBody(err: FessError): ErrorBody {
+  return {
+    error: err.status >= 500 && err.code === "internal_error" ? "internal error" : err.message,
+    code: err.code,
+    detail: err.detail ?? null,
+  };
+}
+
+/** The one rendering of an error as an HTTP response, with its protocol headers. */
+export function errorResponse(err: FessError): Response {
+  const headers = new Headers({ "content-type": "application/json; charset=utf-8" });
+  if (err instanceof MethodNotAllowedError) headers.set("allow", err.allow.join(", "));
+  if (err.status === 401) headers.set("www-authenticate", 'Bearer realm="fess"');
+  if (err.retryAfterSeconds !== undefined) {
+    headers.set("retry-after", String(Math.max(0, Math.ceil(err.retryAfterSeconds))));
+  }
+  // A request cut mid-body leaves unread bytes on the connection: do not reuse it.
+  if (err.status === 408 || err.status === 413) headers.set("connection", "close");
+  return new Response(JSON.stringify(errorBody(err)), { status: err.status, headers });
 }

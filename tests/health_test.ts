@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { createHealthHandler } from "../functions/health.ts";
 import { createHealthService, type HealthCheck, systemHealthCheck } from "../shared/health.ts";
 import { createSystemStatsReader } from "../shared/system_stats.ts";
+import { mountApi } from "./support/api.ts";
 
 const check = (
   name: string,
@@ -69,7 +70,7 @@ Deno.test("/health answers 200 when degraded, 503 when unhealthy; live and ready
     ready: () => critical,
     version: "t",
   });
-  const get = (p: string) => handler(new Request(`http://x${p}`));
+  const get = (p: string) => mountApi({}, handler)(new Request(`http://x${p}`));
   assert.equal((await get("/health")).status, 200);
   critical = false;
   const res = await get("/health");

@@ -143,11 +143,16 @@ export class ServiceUnavailableError extends FessError {
 /** 503: the server is at its limit of requests in flight; retry after `Retry-After`. */
 export class OverloadedError extends FessError {
   constructor(limit: number) {
-    super(503, "overloaded", `the server is handling its limit of ${limit} requests; retry shortly`, {
-      retriable: true,
-      retryAfterSeconds: 1,
-      detail: { max_inflight: limit },
-    });
+    super(
+      503,
+      "overloaded",
+      `the server is handling its limit of ${limit} requests; retry shortly`,
+      {
+        retriable: true,
+        retryAfterSeconds: 1,
+        detail: { max_inflight: limit },
+      },
+    );
   }
 }
 

@@ -20,5 +20,6 @@ ENV FESS_ENVIRONMENT=production
 EXPOSE 8080
 HEALTHCHECK --interval=15s --timeout=5s --start-period=30s --retries=3 \
   CMD ["deno", "eval", "const r = await fetch('http://127.0.0.1:8080/health/live'); Deno.exit(r.ok ? 0 : 1)"]
-# deno serve owns the listener; FESS traps SIGTERM to flush or spool events before exiting.
-CMD ["deno", "serve", "--allow-net", "--allow-env", "--allow-read", "--allow-write=/app/.data", "--allow-ffi", "--allow-sys", "--host", "0.0.0.0", "--port", "8080", "main.ts"]
+# main.ts owns the listener (header deadline, idle timeout) and, on SIGTERM, finishes requests in
+# flight (server.shutdown_grace_ms, keep it below the stop timeout) and flushes or spools events.
+CMD ["deno", "run", "--allow-net", "--allow-env", "--allow-read", "--allow-write=/app/.data", "--allow-ffi", "--allow-sys", "main.ts", "--host", "0.0.0.0", "--port", "8080"]

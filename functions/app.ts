@@ -68,6 +68,8 @@ export interface App {
 export interface AppDeps {
   readonly config: Config;
   readonly logger: Logger;
+  /** Whether the process is shutting down (readiness then answers not ready). */
+  readonly draining?: () => boolean;
 }
 
 type Closer = () => Promise<void>;
@@ -368,7 +370,8 @@ export async function createApp(deps: AppDeps): Promise<App> {
     maxInflight: server.max_inflight,
     corsOrigins: server.cors,
   });
-  api.route("/", createHealthHandler({ health, ready: () => detector !== null, version: VERSION }));
+  const ready = () => detector !== null && !deps.draining?.();
+  api.route("/", createHealthHandler({ health, ready, version: VERSION }));
   api.route(
     "/",
     createMetricsHandler({ registry: metrics.registry, beforeScrape: () => activity.refresh() }),

@@ -10,6 +10,7 @@
  * @module
  */
 import { createRoute, type OpenAPIHono, z } from "@hono/zod-openapi";
+import { errorResponse, ServiceUnavailableError } from "../shared/errors.ts";
 import type { HealthService } from "../shared/health.ts";
 import { createRoutes, errorResponses, type FessEnv, KEY_SECURITY } from "./openapi.ts";
 
@@ -121,4 +122,32 @@ export function createHealthHandler(deps: HealthHandlerDeps): OpenAPIHono<FessEn
           ? c.json({ status: "ready" as const }, 200, NO_STORE)
           : c.json({ status: "not_ready" as const }, 503, NO_STORE),
     );
+}
+
+/**
+ * What answers while the application is still being built (the port opens before the
+ * detector loads and the broker connects): liveness 200, readiness and `/health` 503
+ * `starting`, everything else 503 with `Retry-After`.
+ */
+export function createStartingHandler(version: string): (req: Request) => Response {
+  const started = Date.now();
+  const json = (body: unknown, status: number) =>
+    new Response(JSON.stringify(body), {
+      status,
+      headers: { "content-type": "application/json; charset=utf-8", ...NO_STORE },
+    });
+  return (req) => {
+    const path = new URL(req.url).pathname.replace(/\/+$/, "");
+    if (path === "/health/live") {
+      const uptime = Math.round((Date.now() - started) / 1000);
+      return json({ status: "alive", version, uptime_seconds: uptime }, 200);
+    }
+    if (path === "/health/ready") return json({ status: "not_ready" }, 503);
+    if (path === "/health") return json({ status: "starting" }, 503);
+    return errorResponse(
+      new ServiceUnavailableError("FESS is starting: dependencies are connecting", {
+        retryAfterSeconds: 2,
+      }),
+    );
+  };
 }

@@ -48,6 +48,6 @@ Deno.test("every path the Dockerfile copies exists and its entry point is main.t
   );
   assert.ok(copies.length >= 5);
   for (const src of copies) Deno.statSync(new URL(src, root));
-  assert.match(dockerfile, /CMD \[.*"main\.ts"\]/);
+  assert.match(dockerfile, /CMD \[.*"main\.ts"(, "--[a-z]+", "[^"]+")*\]/);
   assert.match(dockerfile, /deno install --frozen/);
 });

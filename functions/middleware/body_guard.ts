@@ -85,7 +85,8 @@ export function bodyGuard(options: BodyGuardOptions): MiddlewareHandler<FessEnv>
         return source.cancel(reason);
       },
     });
-    c.req.raw = new Request(raw, { body: stream });
+    // Not `new Request(raw, ...)`: copying the signal trips Deno.serve's legacy-abort warning.
+    c.req.raw = new Request(raw.url, { method: raw.method, headers: raw.headers, body: stream });
     try {
       await next();
     } finally {

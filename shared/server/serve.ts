@@ -3,8 +3,9 @@
  * deadline, idle timeout) on the public address, with a graceful shutdown:
  *
  * 1. stop accepting connections (the public port closes at once);
- * 2. let requests in flight finish, up to `shutdownGraceMs` (idle connections close now,
- *    busy ones after their response);
+ * 2. let requests in flight finish, up to `shutdownGraceMs`, each answered with
+ *    `Connection: close`; only then shut `Deno.serve` down, because its shutdown makes the
+ *    unread part of an in-flight request body unreadable;
  * 3. then close whatever is left. The caller flushes events afterwards.
  *
  * @module
@@ -39,6 +40,25 @@ export interface FessServer {
 export function startServer(options: ServerOptions): FessServer {
   const log = options.logger;
   const abort = new AbortController();
+  let inflight = 0;
+  let draining = false;
+  let onIdle: (() => void) | undefined;
+  const handler = async (req: Request): Promise<Response> => {
+    inflight++;
+    try {
+      const res = await options.handler(req);
+      if (draining) {
+        try {
+          res.headers.set("connection", "close");
+        } catch {
+          // immutable headers: the connection closes at shutdown anyway
+        }
+      }
+      return res;
+    } finally {
+      if (--inflight === 0) onIdle?.();
+    }
+  };
   const internal = Deno.serve(
     {
       hostname: "127.0.0.1",
@@ -51,7 +71,7 @@ export function startServer(options: ServerOptions): FessServer {
         return errorResponse(new InternalError());
       },
     },
-    options.handler,
+    handler,
   );
   const guard: ConnGuard = startConnGuard({
     hostname: options.hostname,
@@ -68,9 +88,16 @@ export function startServer(options: ServerOptions): FessServer {
     shutdown() {
       stopping ??= (async () => {
         guard.stopAccepting();
+        draining = true;
         let timer: ReturnType<typeof setTimeout> | undefined;
-        // Done when the server has answered everything and the relays have passed it on.
-        const drained = internal.shutdown().then(() => guard.finished).then(() => true);
+        const idle = new Promise<void>((resolve) => {
+          onIdle = resolve;
+          if (inflight === 0) resolve();
+        });
+        // Done when every request is answered, the server closed its connections and the
+        // relays have passed the last bytes on.
+        const drained = idle.then(() => internal.shutdown()).then(() => guard.finished)
+          .then(() => true);
         const graceful = await Promise.race([
           drained,
           new Promise<boolean>((
@@ -81,6 +108,7 @@ export function startServer(options: ServerOptions): FessServer {
         if (!graceful) {
           log.warn("shutdown grace period over: closing requests still in flight", {
             grace_ms: options.shutdownGraceMs,
+            inflight,
           });
           abort.abort();
           guard.closeAll();

@@ -10,7 +10,7 @@
  */
 import sharp from "sharp";
 import { createDetectHandler } from "../functions/detect.ts";
-import { createRouter } from "../functions/router.ts";
+import { createApi } from "../functions/api.ts";
 import { getModelManifest } from "../models/registry.ts";
 import { createAuthenticator } from "../shared/auth.ts";
 import { loadConfig } from "../shared/config.ts";
@@ -75,20 +75,20 @@ async function flood(label: string, slots: number, queued: number): Promise<stri
     maxDecodePixels: slots === CONCURRENT ? WIDTH * HEIGHT * CONCURRENT : server.max_decode_pixels,
     maxQueuedDecodes: queued,
   });
-  const router = createRouter({
-    mounts: [{
-      prefix: "/detect",
-      handler: createDetectHandler({
-        pipeline,
-        frameDecoder,
-        timestampSkewSeconds: server.timestamp_skew_seconds,
-      }),
-      protected: false,
-    }],
-    authenticator: createAuthenticator([]),
+  const api = createApi({
     logger: silentLogger,
+    authenticator: createAuthenticator([]),
     bodyLimitBytes: 16 * 1024 * 1024,
   });
+  api.route(
+    "/",
+    createDetectHandler({
+      pipeline,
+      frameDecoder,
+      timestampSkewSeconds: server.timestamp_skew_seconds,
+    }),
+  );
+  const router = (req: Request) => api.fetch(req);
   const srv = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} }, router);
   const url = `http://127.0.0.1:${srv.addr.port}/detect/flood`;
   const before = Deno.memoryUsage().rss;

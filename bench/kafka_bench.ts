@@ -3,7 +3,7 @@
  * (librdkafka) writing the same ~1 KB events to the same broker, for acks=1 and acks=all.
  *
  *   deno run -A bench/kafka_bench.ts            # starts its own broker via tests/support
- *   FESS_KAFKA_BROKERS=127.0.0.1:9092 deno run -A bench/kafka_bench.ts
+ *   TEST_KAFKA_BROKERS=127.0.0.1:9092 deno run -A bench/kafka_bench.ts
  *   FESS_BENCH_EVENTS=20000 (per mode, default 20000)  FESS_BENCH_PACED_RATE=2000 (events/s)
  *
  * Rows:
@@ -183,7 +183,7 @@ function fmt(n: number | null, digits = 2): string {
 }
 
 async function main(): Promise<void> {
-  const external = Deno.env.get("FESS_KAFKA_BROKERS");
+  const external = Deno.env.get("TEST_KAFKA_BROKERS");
   const broker = await startKafka();
   const brokers = broker.brokers;
   const events = makeEvents(N);

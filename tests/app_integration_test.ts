@@ -130,7 +130,8 @@ Deno.test({
 
     try {
       await t.step("GET /health is healthy with redis, kafka and the native detector", async () => {
-        const res = await fetch(`${base}/health`);
+        // Component details need a key; without one /health shows only the status.
+        const res = await fetch(`${base}/health`, { headers: auth });
         const body = await res.json();
         assert.equal(res.status, 200, JSON.stringify(body));
         assert.equal(body.status, "healthy", JSON.stringify(body.components));

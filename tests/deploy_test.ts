@@ -48,7 +48,11 @@ Deno.test("compose runs the detector behind HAProxy with Redis, Kafka, topic set
 Deno.test("the detector's compose settings are valid and its API key comes from a generated secret", () => {
   const c = compose();
   const env: Record<string, string> = { ...c.services.detector.environment };
-  const files: Record<string, string> = { "/run/secrets/fess_api_keys": "0123456789abcdef0123" };
+  // The secret files exist only on a deployment host; stand in for their content.
+  const files: Record<string, string> = {
+    "/run/secrets/fess_api_keys": "0123456789abcdef0123",
+    "/run/secrets/fess_encryption_key": btoa("k".repeat(32)),
+  };
   const config = loadConfig(env, undefined, {
     readFile: (p) => files[p] ?? Deno.readTextFileSync(p),
   });
@@ -257,7 +261,7 @@ Deno.test("every path the Dockerfile copies exists; it prunes in a build stage a
   assert.match(dockerfile, /RUN sh docker\/prune_node_modules\.sh node_modules/);
   assert.match(dockerfile, /^COPY --from=build \/app\/node_modules node_modules\/$/m);
   assert.match(dockerfile, /ENTRYPOINT \["\/tini", "--", "\/app\/docker\/entrypoint\.sh"\]/);
-  assert.match(dockerfile, /CMD \["deno", "serve", "--cached-only",.*"main\.ts"\]/);
+  assert.match(dockerfile, /CMD \["deno", "run", "--cached-only",.*"main\.ts"/);
   assert.match(read("docker/entrypoint.sh"), /^exec "\$@"$/m);
 });
 
@@ -274,7 +278,7 @@ Deno.test("first_run.sh writes both secrets once, readable by the container user
     assert.equal((await Deno.stat(keyFile)).mode! & 0o777, 0o644);
     assert.equal((await Deno.stat(`${dir}/deploy/secrets`)).mode! & 0o777, 0o700);
     const config = loadConfig({ FESS_SERVER__API_KEYS_FILE: keyFile });
-    assert.deepEqual(config.server.api_keys, [key]);
+    assert.deepEqual(config.server.api_keys, [{ key, scopes: ["admin"], name: "key-1" }]);
     const again = await runTool("sh", [`${dir}/scripts/first_run.sh`]);
     assert.equal(again.code, 0);
     assert.match(again.output, /exists, kept/);

@@ -3,26 +3,18 @@
  * invalid, oversized, wrong content type and full-queue requests.
  */
 import assert from "node:assert/strict";
-import { createRouter } from "../functions/router.ts";
-import { createPublishHandler } from "../functions/events.ts";
+import { createEventsHandler } from "../functions/events.ts";
 import { silentLogger } from "../shared/logger.ts";
-import type { Authenticator } from "../shared/auth.ts";
 import { createEventLogSink } from "../shared/events/event_log_sink.ts";
 import { createPublisher, type Publisher } from "../shared/events/publisher.ts";
 import { createSpool } from "../shared/events/spool.ts";
 import type { MessageSink } from "../shared/events/types.ts";
+import { mountApi } from "./support/api.ts";
 import { motionEvent } from "./support/event_fixtures.ts";
 
-const openDoor = { check: () => {} } as unknown as Authenticator;
-
 function app(publisher: Publisher, bodyLimitBytes = 64 * 1024) {
-  const handler = createPublishHandler({ publisher, logger: silentLogger, bodyLimitBytes });
-  return createRouter({
-    mounts: [{ prefix: "/events", handler, protected: false }],
-    authenticator: openDoor,
-    logger: silentLogger,
-    bodyLimitBytes: 1 << 20,
-  });
+  const handler = createEventsHandler({ publisher, logger: silentLogger, bodyLimitBytes });
+  return mountApi({ bodyLimitBytes: 1 << 20 }, handler);
 }
 
 function post(body: unknown, query = "", type = "application/json"): Request {

@@ -115,3 +115,16 @@ Deno.test("a frame preview encodes nothing until watched, then serves a small JP
   previewer.update(state, bgrFrame(1280, 720), view(3));
   assert.equal(state.frame, null, "a camera not watched for watchMs keeps no frame again");
 });
+
+Deno.test("reading the camera list watches every camera, so their next frames are kept", async () => {
+  let t = 0;
+  const previewer = createFramePreviewer({ now: () => t });
+  const a = previewer.createState();
+  const b = previewer.createState();
+  previewer.watchAll();
+  t += 1000;
+  previewer.update(a, bgrFrame(64, 48), view(1));
+  previewer.update(b, bgrFrame(64, 48), view(1));
+  assert.ok(await previewer.jpeg(a));
+  assert.ok(await previewer.jpeg(b));
+});

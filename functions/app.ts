@@ -22,12 +22,13 @@ import { createDetector, type Detector } from "../shared/detector/detector.ts";
 import { createFrameBatcher } from "../shared/detector/frame_batcher.ts";
 import { ServiceUnavailableError } from "../shared/errors.ts";
 import { createKafkaClient } from "../shared/events/kafka_client.ts";
+import { createDeadLetterLog } from "../shared/events/dead_letters.ts";
 import { createEventLogSink } from "../shared/events/event_log_sink.ts";
 import { createKafkaProducer } from "../shared/events/kafka_producer.ts";
 import { createPublisher, type Publisher } from "../shared/events/publisher.ts";
-import { createSpool } from "../shared/events/spool.ts";
 import { ensureTopics } from "../shared/events/topics.ts";
 import type { MessageSink } from "../shared/events/types.ts";
+import { createWriteAheadLog } from "../shared/events/wal.ts";
 import { createFaceGallery, type FaceGallery } from "../shared/faces/gallery.ts";
 import { createMobileFaceNetEmbedder } from "../shared/faces/mobilefacenet.ts";
 import { createFaceRecognizer, type FaceRecognizer } from "../shared/faces/recognizer.ts";
@@ -244,12 +245,24 @@ export async function createApp(deps: AppDeps): Promise<App> {
   closers.push(() => gallery.close());
 
   const sink = await createEventSink(config, logger);
+  const k = config.kafka;
   const publisher = createPublisher({
     sink,
     logger,
-    topics: config.kafka.topics,
-    queueCapacity: config.kafka.queue_max,
-    spool: createSpool({ dir: config.kafka.spool_dir, logger }),
+    topics: k.topics,
+    queueCapacity: k.queue_max,
+    wal: createWriteAheadLog({
+      dir: k.spool_dir,
+      logger,
+      fsync: k.fsync,
+      segmentBytes: k.wal_segment_bytes,
+    }),
+    deadLetters: createDeadLetterLog({ path: join(k.spool_dir, "dead_letters.jsonl") }),
+    deadLetterTopic: k.brokers.length > 0 ? k.topics.dead_letter : undefined,
+    legacySpoolDir: k.spool_dir,
+    maxEventBytes: k.max_event_bytes,
+    maxBacklogAgeMs: k.max_backlog_age_ms,
+    maxWalBytes: k.wal_max_bytes,
     metrics,
   });
   await publisher.start();
@@ -331,20 +344,7 @@ export async function createApp(deps: AppDeps): Promise<App> {
     {
       name: "kafka",
       critical: false,
-      check: () => {
-        const connected = publisher.state === "connected";
-        return Promise.resolve({
-          healthy: connected,
-          mode: config.kafka.brokers.length > 0 ? "kafka" : "event_log",
-          brokers: config.kafka.brokers,
-          state: publisher.state,
-          queued: publisher.queued,
-          spooled: publisher.spooled,
-          ...(connected
-            ? {}
-            : { error: `event sink is ${publisher.state}; events are spooled to disk` }),
-        });
-      },
+      check: () => Promise.resolve({ ...publisher.healthCheck(), brokers: config.kafka.brokers }),
     },
     systemHealthCheck(createSystemStatsReader(config.health.disk_path), {
       cpuPercent: config.health.cpu_threshold_percent,
@@ -376,7 +376,10 @@ export async function createApp(deps: AppDeps): Promise<App> {
       prefix: "/metrics",
       handler: createMetricsHandler({
         registry: metrics.registry,
-        beforeScrape: () => activity.refresh(),
+        beforeScrape: () => {
+          activity.refresh();
+          publisher.refreshMetrics();
+        },
       }),
       protected: false,
     },

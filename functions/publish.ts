@@ -1,22 +1,20 @@
 /**
  * `POST /events`: publish one FESS event (validated against the event schemas).
  *
- * - 202 `{event_id, topic, status: "accepted"}`: queued; delivery continues in the background.
+ * - 202 `{event_id, topic, status: "accepted"}`: the event is in the write-ahead log (durable
+ *   per `kafka.fsync`); delivery continues in the background.
  * - `?wait=true`: waits for the outcome: 200 `{..., status: "delivered", partition, offset}`,
- *   or 202 `{..., status: "spooled"}` when the broker is down and the event is safe on disk.
- * - 422 with zod issues for an invalid event, 429 when the publish queue is full, 415 for a
- *   non-JSON body, 503 when delivery failed with no spool (only with `wait`) or on shutdown.
+ *   202 `{..., status: "dead_lettered", reason}` when the broker refused it for good, or
+ *   202 `{..., status: "pending"}` when it is still waiting (broker down) after the timeout.
+ * - 422 with zod issues for an invalid event, 413 when the event exceeds
+ *   `kafka.max_event_bytes` (with its size and the limit), 429 when the log is full, 415 for
+ *   a non-JSON body, 503 when the log cannot be written or on shutdown.
  *
  * Mounted at prefix `/events`.
  *
  * @module
  */
-import {
-  BadRequestError,
-  NotFoundError,
-  ServiceUnavailableError,
-  UnsupportedMediaTypeError,
-} from "../shared/errors.ts";
+import { BadRequestError, NotFoundError, UnsupportedMediaTypeError } from "../shared/errors.ts";
 import { z } from "zod";
 import { jsonResponse, mediaType, readJson } from "../shared/http.ts";
 import type { Logger } from "../shared/logger.ts";
@@ -52,7 +50,7 @@ export function createPublishHandler(deps: PublishHandlerDeps): Handler {
 
     // The publisher validates against the event schemas itself (422 listing every issue).
     const body = await readJson(req, z.unknown(), limit);
-    const receipt = deps.publisher.publish(body); // throws 422 / 429 / 503
+    const receipt = await deps.publisher.publish(body); // throws 422 / 413 / 429 / 503
     const accepted = {
       event_id: receipt.event_id,
       event_type: receipt.event_type,
@@ -68,13 +66,11 @@ export function createPublishHandler(deps: PublishHandlerDeps): Handler {
           { ...accepted, status: "delivered", partition: result.partition, offset: result.offset },
           200,
         );
-      case "spooled":
-        return jsonResponse({ ...accepted, status: "spooled" }, 202);
-      case "failed":
-        logger.warn("event delivery failed", { event_id: receipt.event_id, topic: receipt.topic });
-        throw new ServiceUnavailableError("event could not be delivered", {
-          detail: { event_id: receipt.event_id, topic: receipt.topic },
-        });
+      case "dead_lettered":
+        logger.warn("event dead-lettered", { event_id: receipt.event_id, reason: result.reason });
+        return jsonResponse({ ...accepted, status: "dead_lettered", reason: result.reason }, 202);
+      case "retained":
+        return jsonResponse({ ...accepted, status: "pending" }, 202);
     }
   };
 }

@@ -80,17 +80,24 @@ export function createFramePipeline(deps: FramePipelineDeps): FramePipeline {
     return n;
   };
 
-  /** Publishes each event, recording accepted and refused ones; returns the accepted ids. */
-  const publish = (
+  /**
+   * Publishes the events together (they share one write-ahead-log fsync), recording accepted
+   * (durable) and refused ones in order; returns the accepted ids.
+   */
+  const publish = async (
     events: FessEvent[],
     out: { published: string[]; rejected: { event_id: string; reason: string }[] },
-  ): Set<string> => {
+  ): Promise<Set<string>> => {
     const accepted = new Set<string>();
-    for (const e of events) {
-      try {
-        out.published.push(deps.publisher.publish(e).event_id);
+    const results = await Promise.allSettled(events.map((e) => deps.publisher.publish(e)));
+    for (let i = 0; i < events.length; i++) {
+      const e = events[i]!;
+      const r = results[i]!;
+      if (r.status === "fulfilled") {
+        out.published.push(r.value.event_id);
         accepted.add(e.event_id);
-      } catch (err) {
+      } else {
+        const err = r.reason;
         out.rejected.push({ event_id: e.event_id, reason: (err as Error).message });
         log.warn("event not accepted", {
           event_type: e.event_type,
@@ -187,7 +194,7 @@ export function createFramePipeline(deps: FramePipelineDeps): FramePipeline {
 
       const width = f.frame.source?.width ?? f.frame.width;
       const height = f.frame.source?.height ?? f.frame.height;
-      publish([
+      await publish([
         createMotionDetectionEvent({
           ...base,
           motion_score: motionScore,
@@ -210,9 +217,9 @@ export function createFramePipeline(deps: FramePipelineDeps): FramePipeline {
         } catch (err) {
           log.error("face recognition failed", { camera_id: f.cameraId, error: err });
         }
-        publish(faces, events);
+        await publish(faces, events);
         const alerts = alertsFor(faces, base);
-        const accepted = publish(alerts.map((a) => a.event), events);
+        const accepted = await publish(alerts.map((a) => a.event), events);
         for (const a of alerts) if (accepted.has(a.event.event_id)) lastAlert.set(a.key, now());
       }
 

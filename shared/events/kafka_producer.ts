@@ -95,12 +95,16 @@ export function createKafkajsTransport(options: KafkajsTransportOptions): Produc
   const compression = compressionType(options.compression);
   const idempotent = options.acks === "all";
   const partitions = new Map<string, number>();
+  // Where kafkajs put records sent without a partition (a topic's first batch).
+  const chosen = new WeakMap<object, number>();
   // Learns each topic's partition count from the metadata kafkajs hands its partitioner.
   const createPartitioner = () => {
     const murmur2 = Partitioners.DefaultPartitioner();
     return (args: PartitionerArgs) => {
       partitions.set(args.topic, args.partitionMetadata.length);
-      return murmur2(args);
+      const partition = murmur2(args);
+      chosen.set(args.message, partition);
+      return partition;
     };
   };
   let producer: Producer | null = null;
@@ -170,7 +174,7 @@ export function createKafkajsTransport(options: KafkajsTransportOptions): Produc
         timeout: options.ackTimeoutMs ?? 30_000,
         topicMessages: [...byTopic].map(([topic, messages]) => ({ topic, messages })),
       });
-      return toReports(batches, sent, metadata);
+      return toReports(batches, sent, metadata, chosen);
     },
     partitionCount: (topic) => partitions.get(topic) ?? null,
     reset: drop,
@@ -178,14 +182,12 @@ export function createKafkajsTransport(options: KafkajsTransportOptions): Produc
   };
 }
 
-/**
- * Per-message reports: offset = partition base offset + index within that partition. Batches
- * without a fixed partition report `partition: null` (their records may have been spread).
- */
+/** Per-message reports: offset = partition base offset + index within that partition. */
 function toReports(
   batches: readonly TopicBatch[],
   sent: Message[][],
   metadata: RecordMetadata[],
+  chosen: WeakMap<object, number>,
 ): DeliveryReport[][] {
   const base = new Map<string, bigint>();
   for (const m of metadata) {
@@ -193,8 +195,9 @@ function toReports(
     if (offset !== undefined) base.set(`${m.topicName}\u0000${m.partition}`, BigInt(offset));
   }
   const seen = new Map<string, bigint>();
-  return batches.map(({ topic, partition }, i) =>
-    sent[i]!.map(() => {
+  return batches.map(({ topic, partition: fixed }, i) =>
+    sent[i]!.map((message) => {
+      const partition = fixed ?? chosen.get(message) ?? null;
       const slot = `${topic}\u0000${partition}`;
       const start = base.get(slot);
       if (partition === null || start === undefined) return { topic, partition, offset: null };

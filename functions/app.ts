@@ -133,6 +133,7 @@ async function createEventSink(config: Config, logger: Logger): Promise<MessageS
     compression: k.compression,
     batchBytes: k.batch_bytes,
     lingerMs: k.linger_ms,
+    maxInFlight: k.max_in_flight,
   });
 }
 

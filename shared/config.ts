@@ -121,8 +121,9 @@ const KafkaSchema = z.strictObject({
   acks: z.preprocess((v) => (typeof v === "number" ? String(v) : v), z.enum(["0", "1", "all"]))
     .default("all"),
   compression: z.enum(["none", "gzip", "snappy"]).default("none"),
-  batch_bytes: int(1).default(16_384),
+  batch_bytes: int(1).default(262_144),
   linger_ms: int(0).default(10),
+  max_in_flight: int(1, 16).default(5),
   retries: int(0).default(5),
   queue_max: int(1).default(10_000),
   fsync: z.enum(["always", "batch", "none"]).default("batch"),

@@ -207,12 +207,13 @@ Deno.test("a partition's batch never exceeds batchBytes; only a single larger re
   await producer.close();
 });
 
-Deno.test("only one request is in flight; records arriving meanwhile form the next request", async () => {
+Deno.test("acks=all keeps one request in flight; records arriving meanwhile form the next request", async () => {
   const transport = fakeTransport();
   const producer = createKafkaProducer({
     brokers: ["unused:1"],
     logger: silentLogger,
     transport,
+    acks: "all",
     lingerMs: 1,
   });
   let open!: () => void;
@@ -228,6 +229,37 @@ Deno.test("only one request is in flight; records arriving meanwhile form the ne
   await Promise.all([first, ...later]);
   assert.equal(transport.requests.length, 2);
   assert.deepEqual(transport.requests[1]![0]!.messages.map((m) => m.headers.n), ["1", "2", "3"]);
+  await producer.close();
+});
+
+Deno.test("acks=1 pipelines up to maxInFlight requests; an idle producer sends at once, a busy one lingers", async () => {
+  const transport = fakeTransport();
+  const producer = createKafkaProducer({
+    brokers: ["unused:1"],
+    logger: silentLogger,
+    transport,
+    acks: "1",
+    lingerMs: 30,
+    maxInFlight: 2,
+  });
+  let open!: () => void;
+  transport.gate = new Promise((resolve) => (open = resolve));
+  const sends = [producer.send(msg("a", 0))];
+  await new Promise((r) => setTimeout(r, 5));
+  assert.equal(transport.requests.length, 1, "idle: the first record did not wait for the linger");
+  sends.push(producer.send(msg("a", 1)));
+  await new Promise((r) => setTimeout(r, 5));
+  assert.equal(transport.requests.length, 1, "busy: the second record lingers");
+  await new Promise((r) => setTimeout(r, 40));
+  assert.equal(transport.requests.length, 2, "after the linger a second request is in flight");
+  sends.push(producer.send(msg("a", 2)));
+  await new Promise((r) => setTimeout(r, 50));
+  assert.equal(transport.requests.length, 2, "no third request beyond maxInFlight");
+  transport.gate = null;
+  open();
+  await Promise.all(sends);
+  assert.equal(transport.requests.length, 3);
+  assert.deepEqual(sentOrder(transport, "a"), ["0", "1", "2"]);
   await producer.close();
 });
 

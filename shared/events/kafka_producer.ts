@@ -4,14 +4,21 @@
  * kafkajs sends one Produce request per `send()` call, so batching is done here, per partition
  * like the Java producer's accumulator: each record is assigned its partition up front (the
  * same murmur2 hash of the key kafkajs and Java use, once the topic's partition count is
- * known) and queued for it. A partition's batch is ready at `batchBytes` or after `lingerMs`;
- * a request then carries the ready batches of every partition, each at most `batchBytes`
- * (a single larger record goes alone, and the publisher caps records below the broker's
- * limit), the request at most `maxRequestBytes`.
+ * known) and queued for it. A request carries one batch per ready partition, each at most
+ * `batchBytes` (a single larger record goes alone, and the publisher caps records below the
+ * broker's limit), the request at most `maxRequestBytes`.
  *
- * One request is in flight at a time, which keeps each key's records in order across retries
- * (and is what kafkajs' idempotent producer requires); while it is in flight the next request
- * fills up, so throughput follows the round-trip time.
+ * When no request is in flight, whatever is queued goes at once (like Nagle's algorithm):
+ * a lone event does not wait for `lingerMs`. While requests are in flight, a partition's batch
+ * goes when it reaches `batchBytes` or its oldest record has waited `lingerMs`, so batches grow
+ * with load and throughput follows the round-trip time.
+ *
+ * In flight: at most `maxInFlight` requests. With `acks: "all"` (the idempotent producer, whose
+ * sequence numbers kafkajs can only keep with one request in flight) it is 1, and each key's
+ * records stay in order even across retries. With acks 0 or 1 and more than one in flight, a
+ * request that fails while a later one succeeds can put a key's resent records after newer
+ * ones, as with the Java producer without idempotence; requests that do not fail keep order
+ * (one connection per broker, handled in order).
  *
  * Failures carry kafkajs' `retriable` verdict ({@link classifyKafkaError}):
  * - non-retriable (the broker refused a record: too large, invalid, not authorised): a batch of
@@ -113,9 +120,8 @@ export function createKafkajsTransport(options: KafkajsTransportOptions): Produc
   const connect = (): Promise<Producer> => {
     if (producer) return Promise.resolve(producer);
     if (!connecting) {
-      // No kafkajs-level in-flight cap: the batching producer sends one request at a time
-      // itself, and a cap makes kafkajs queue metadata requests behind it and then schedule a
-      // negative timeout (Node's TimeoutNegativeWarning).
+      // No kafkajs-level in-flight cap: the batching producer bounds requests in flight
+      // itself, and a cap would only queue kafkajs' metadata requests behind them.
       const p = options.kafka.producer({
         createPartitioner,
         idempotent,
@@ -215,10 +221,15 @@ export interface KafkaProducerOptions extends KafkaConnectionOptions {
   readonly acks?: AcksMode;
   /** Default `none`. */
   readonly compression?: CompressionName;
-  /** Largest batch of one partition (a single larger record goes alone). Default 16384. */
+  /**
+   * Largest batch of one partition (a single larger record goes alone). A request carries one
+   * batch per partition, so it must hold a round trip's worth of records. Default 262144.
+   */
   readonly batchBytes?: number;
-  /** Longest a record waits for its batch to fill. Default 10 ms. */
+  /** Longest a record waits for its batch to fill while requests are in flight. Default 10 ms. */
   readonly lingerMs?: number;
+  /** Most requests in flight (forced to 1 with `acks: "all"`). Default 5. */
+  readonly maxInFlight?: number;
   /** Cap on one request. Default 1 MiB (the broker's default message.max.bytes). */
   readonly maxRequestBytes?: number;
   /** Broker-side wait for acknowledgements. Default 30000 ms. */
@@ -262,8 +273,9 @@ function recordBytes(m: OutgoingMessage): number {
 /** Creates the batching producer; call `connect()` (or just `send`) to open the session. */
 export function createKafkaProducer(options: KafkaProducerOptions): KafkaProducer {
   const logger = options.logger.child({ component: "kafka_producer" });
-  const batchBytes = options.batchBytes ?? 16_384;
+  const batchBytes = options.batchBytes ?? 262_144;
   const lingerMs = options.lingerMs ?? 10;
+  const maxInFlight = options.acks === "all" ? 1 : Math.max(1, options.maxInFlight ?? 5);
   const maxRequestBytes = Math.max(options.maxRequestBytes ?? 1_048_576, batchBytes);
   const transport = options.transport ?? createKafkajsTransport({
     kafka: createKafkaClient(options),
@@ -282,7 +294,8 @@ export function createKafkaProducer(options: KafkaProducerOptions): KafkaProduce
   let pendingBytes = 0;
   let pendingCount = 0;
   let timer: ReturnType<typeof setTimeout> | null = null;
-  let inFlight: Promise<void> | null = null;
+  /** Requests in flight. */
+  const inFlight = new Set<Promise<void>>();
   let state: ConnectionState = "disconnected";
   let failure: DeliveryError | null = null;
   let closed = false;
@@ -423,9 +436,7 @@ export function createKafkaProducer(options: KafkaProducerOptions): KafkaProduce
     if (state !== "closed") setState("disconnected");
   };
 
-  const sendNow = async (force: boolean) => {
-    const { batches, entries } = takeRequest(force);
-    if (batches.length === 0) return;
+  const sendRequest = async ({ batches, entries }: ReturnType<typeof takeRequest>) => {
     try {
       await ensureConnected();
       const reports = await transport.send(batches);
@@ -452,6 +463,8 @@ export function createKafkaProducer(options: KafkaProducerOptions): KafkaProduce
 
   /** Milliseconds until some queue is due, 0 when one is ready now, null when none waits. */
   const nextDue = (): number | null => {
+    if (pendingCount === 0) return null;
+    if (inFlight.size === 0) return 0; // idle: send what is queued at once
     let due: number | null = null;
     const now = performance.now();
     for (const q of queues.values()) {
@@ -463,30 +476,48 @@ export function createKafkaProducer(options: KafkaProducerOptions): KafkaProduce
     return due;
   };
 
+  /** Starts requests while there is room in flight and something is ready. */
   const drain = (force = false) => {
     if (timer !== null) {
       clearTimeout(timer);
       timer = null;
     }
-    if (inFlight !== null || pendingCount === 0) return;
-    inFlight = sendNow(force || closed).finally(() => {
-      inFlight = null;
-      schedule();
+    while (inFlight.size < maxInFlight && pendingCount > 0) {
+      const request = takeRequest(force || closed || inFlight.size === 0);
+      if (request.batches.length === 0) break;
+      const sending: Promise<void> = sendRequest(request).finally(() => {
+        inFlight.delete(sending);
+        schedule();
+      });
+      inFlight.add(sending);
+    }
+    schedule();
+  };
+
+  let drainQueued = false;
+  const scheduleNow = () => {
+    if (drainQueued) return;
+    drainQueued = true;
+    queueMicrotask(() => {
+      drainQueued = false;
+      drain();
     });
   };
 
   const schedule = () => {
-    if (inFlight !== null || timer !== null) return;
+    if (timer !== null || inFlight.size >= maxInFlight) return;
     const due = nextDue();
     if (due === null) return;
-    if (due === 0 || closed) drain();
-    else timer = setTimeout(() => drain(), due);
+    timer = setTimeout(() => {
+      timer = null;
+      drain();
+    }, due);
   };
 
   const flush = async () => {
-    while (pendingCount > 0 || inFlight !== null) {
+    while (pendingCount > 0 || inFlight.size > 0) {
       drain(true);
-      if (inFlight) await inFlight;
+      if (inFlight.size > 0) await Promise.race(inFlight);
     }
   };
 
@@ -520,8 +551,10 @@ export function createKafkaProducer(options: KafkaProducerOptions): KafkaProduce
         q.bytes += bytes;
         pendingBytes += bytes;
         pendingCount++;
-        if (q.bytes >= batchBytes || pendingBytes >= maxRequestBytes) drain();
-        else schedule();
+        if (inFlight.size === 0 || q.bytes >= batchBytes || pendingBytes >= maxRequestBytes) {
+          // Not synchronously: records published in the same turn join the request.
+          scheduleNow();
+        } else schedule();
       });
     },
     flush,

@@ -7,9 +7,9 @@
 import { CompressionCodecs, CompressionTypes, Kafka, logLevel } from "kafkajs";
 import type { KafkaConfig, LogEntry, SASLOptions } from "kafkajs";
 import { Buffer } from "node:buffer";
-import { createRequire } from "node:module";
 import SnappyJS from "snappyjs";
 import type { Logger } from "../logger.ts";
+import { patchKafkajs } from "./kafkajs_patches.ts";
 
 /** SASL credentials (the password is never logged). */
 export interface KafkaSaslOptions {
@@ -94,47 +94,6 @@ export function registerSnappyCodec(): void {
   });
 }
 
-/** kafkajs' request queue, as far as {@link fixPendingRequestTimer} touches it. */
-interface RequestQueueInternals {
-  pending: unknown[];
-  throttledUntil: number;
-  throttleCheckTimeoutId: ReturnType<typeof setTimeout> | null;
-  checkPendingRequests(): void;
-  scheduleCheckPendingRequests(): void;
-}
-
-/** kafkajs' own re-check interval for queued requests. */
-const CHECK_PENDING_REQUESTS_INTERVAL_MS = 10;
-let pendingTimerFixed = false;
-
-/**
- * kafkajs 2.2.4 re-arms a "check pending requests" timer after every response even when
- * nothing is pending and nothing is throttled; the delay it computes is then
- * `throttledUntil - now` = `-1 - Date.now()`, a large negative number. Node and Deno clamp it
- * to 1 ms, so every broker connection spins a 1 ms timer forever and newer runtimes print
- * `TimeoutNegativeWarning`. This replaces that method (process-wide, idempotent) with one that
- * arms the timer only when a request is waiting or the broker throttles us, as its comment
- * says it should.
- */
-export function fixPendingRequestTimer(): void {
-  if (pendingTimerFixed) return;
-  pendingTimerFixed = true;
-  const require = createRequire(import.meta.url);
-  const RequestQueue = require("kafkajs/src/network/requestQueue/index.js") as {
-    prototype: RequestQueueInternals;
-  };
-  RequestQueue.prototype.scheduleCheckPendingRequests = function (this: RequestQueueInternals) {
-    if (this.throttleCheckTimeoutId) return;
-    const throttledFor = this.throttledUntil - Date.now();
-    if (this.pending.length === 0 && throttledFor <= 0) return;
-    const delay = throttledFor > 0 ? throttledFor : CHECK_PENDING_REQUESTS_INTERVAL_MS;
-    this.throttleCheckTimeoutId = setTimeout(() => {
-      this.throttleCheckTimeoutId = null;
-      this.checkPendingRequests();
-    }, delay);
-  };
-}
-
 /** Routes kafkajs logs to the FESS logger (kafkajs errors are retried, so they log as warn). */
 function logCreator(logger: Logger) {
   return () => ({ namespace, level, log }: LogEntry) => {
@@ -150,7 +109,7 @@ export function createKafkaClient(
   options: KafkaConnectionOptions & { readonly logger: Logger },
 ): Kafka {
   if (options.brokers.length === 0) throw new Error("kafka: at least one broker is required");
-  fixPendingRequestTimer();
+  patchKafkajs();
   const config: KafkaConfig = {
     brokers: [...options.brokers],
     clientId: options.clientId ?? "fess",

@@ -123,7 +123,7 @@ const KafkaSchema = z.strictObject({
   compression: z.enum(["none", "gzip", "snappy"]).default("none"),
   batch_bytes: int(1).default(262_144),
   linger_ms: int(0).default(10),
-  max_in_flight: int(1, 16).default(5),
+  max_in_flight: int(1, 16).default(1),
   retries: int(0).default(5),
   queue_max: int(1).default(10_000),
   fsync: z.enum(["always", "batch", "none"]).default("batch"),

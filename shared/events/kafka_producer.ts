@@ -14,11 +14,12 @@
  * with load and throughput follows the round-trip time.
  *
  * In flight: at most `maxInFlight` requests. With `acks: "all"` (the idempotent producer, whose
- * sequence numbers kafkajs can only keep with one request in flight) it is 1, and each key's
- * records stay in order even across retries. With acks 0 or 1 and more than one in flight, a
- * request that fails while a later one succeeds can put a key's resent records after newer
- * ones, as with the Java producer without idempotence; requests that do not fail keep order
- * (one connection per broker, handled in order).
+ * sequence numbers kafkajs can only keep with one request in flight) it is always 1. With one
+ * request in flight (the default) each key's records stay in order even across retries and
+ * refused records. With acks 0 or 1 and more in flight, a request that fails or is refused
+ * while a later one succeeds can put a key's resent records after newer ones, as with the Java
+ * producer without idempotence; requests that do not fail keep order (one connection per
+ * broker, handled in order).
  *
  * Failures carry kafkajs' `retriable` verdict ({@link classifyKafkaError}):
  * - non-retriable (the broker refused a record: too large, invalid, not authorised): a batch of
@@ -228,7 +229,7 @@ export interface KafkaProducerOptions extends KafkaConnectionOptions {
   readonly batchBytes?: number;
   /** Longest a record waits for its batch to fill while requests are in flight. Default 10 ms. */
   readonly lingerMs?: number;
-  /** Most requests in flight (forced to 1 with `acks: "all"`). Default 5. */
+  /** Most requests in flight (forced to 1 with `acks: "all"`). Default 1. */
   readonly maxInFlight?: number;
   /** Cap on one request. Default 1 MiB (the broker's default message.max.bytes). */
   readonly maxRequestBytes?: number;
@@ -275,7 +276,7 @@ export function createKafkaProducer(options: KafkaProducerOptions): KafkaProduce
   const logger = options.logger.child({ component: "kafka_producer" });
   const batchBytes = options.batchBytes ?? 262_144;
   const lingerMs = options.lingerMs ?? 10;
-  const maxInFlight = options.acks === "all" ? 1 : Math.max(1, options.maxInFlight ?? 5);
+  const maxInFlight = options.acks === "all" ? 1 : Math.max(1, options.maxInFlight ?? 1);
   const maxRequestBytes = Math.max(options.maxRequestBytes ?? 1_048_576, batchBytes);
   const transport = options.transport ?? createKafkajsTransport({
     kafka: createKafkaClient(options),

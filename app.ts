@@ -144,7 +144,13 @@ export async function createApp(deps: AppDeps): Promise<App> {
   api.route("/", createHealthHandler({ health, ready, version: VERSION }));
   api.route(
     "/",
-    createMetricsHandler({ registry: metrics.registry, beforeScrape: () => pipeline.prune() }),
+    createMetricsHandler({
+      registry: metrics.registry,
+      beforeScrape: () => {
+        publisher.refreshMetrics();
+        return pipeline.prune();
+      },
+    }),
   );
   api.route(
     "/",

@@ -55,12 +55,13 @@ const pipeline = createPipeline({
   settings,
   detector,
   publisher: {
-    publish: (event) => ({
-      event_id: (event as { event_id: string }).event_id,
-      event_type: (event as { event_type: "motion_detection" }).event_type,
-      topic: "bench",
-      delivery: Promise.resolve({ status: "spooled", topic: "bench" }),
-    }),
+    publish: (event) =>
+      Promise.resolve({
+        event_id: (event as { event_id: string }).event_id,
+        event_type: (event as { event_type: "motion_detection" }).event_type,
+        topic: "bench",
+        delivery: Promise.resolve({ status: "retained", topic: "bench" }),
+      }),
   },
   cache: null,
   recognizer: null,

@@ -17,6 +17,7 @@ import { createDetector } from "../shared/detector/detector.ts";
 import { letterboxInto } from "../shared/detector/letterbox.ts";
 import { createEventLogSink } from "../shared/events/event_log_sink.ts";
 import { createPublisher } from "../shared/events/publisher.ts";
+import { createWriteAheadLog } from "../shared/events/wal.ts";
 import { decodeImage } from "../shared/image/decode.ts";
 import { silentLogger } from "../shared/logger.ts";
 import { createMetrics } from "../shared/metrics.ts";
@@ -114,6 +115,7 @@ for (const { backend, size, iterations } of PLAN) {
   const eventLog = await Deno.makeTempFile({ suffix: ".jsonl" });
   const publisher = createPublisher({
     sink: createEventLogSink({ path: eventLog, logger: silentLogger, fsync: false }),
+    wal: createWriteAheadLog({ dir: `${eventLog}.wal`, logger: silentLogger, fsync: "none" }),
     logger: silentLogger,
   });
   await publisher.start();

@@ -1,11 +1,14 @@
 /**
  * `POST /events`: publish one FESS event (validated against the event schemas). Scope `events`.
  *
- * - 202 `{event_id, topic, status: "accepted"}`: queued; delivery continues in the background.
+ * - 202 `{event_id, topic, status: "accepted"}`: the event is in the write-ahead log (durable
+ *   per `kafka.fsync`); delivery continues in the background.
  * - `?wait=true`: waits for the outcome: 200 `{..., status: "delivered", partition, offset}`,
- *   or 202 `{..., status: "spooled"}` when the broker is down and the event is safe on disk.
- * - 422 with zod issues for an invalid event, 429 when the publish queue is full, 415 for a
- *   non-JSON body, 503 when delivery failed with no spool (only with `wait`) or on shutdown.
+ *   202 `{..., status: "dead_lettered", reason}` when the broker refused it for good, or
+ *   202 `{..., status: "pending"}` when it is still waiting (broker down) after the timeout.
+ * - 422 with zod issues for an invalid event, 413 when the event exceeds
+ *   `kafka.max_event_bytes` (with its size and the limit), 429 when the log is full, 415 for
+ *   a non-JSON body, 503 when the log cannot be written or on shutdown.
  *
  * The publisher is the one validator of events; the route documents the same zod schemas as
  * JSON Schema so the body is not validated twice.
@@ -13,7 +16,7 @@
  * @module
  */
 import { createRoute, type OpenAPIHono, z } from "@hono/zod-openapi";
-import { ServiceUnavailableError, UnsupportedMediaTypeError } from "../shared/errors.ts";
+import { UnsupportedMediaTypeError } from "../shared/errors.ts";
 import { FessEventSchema } from "../shared/events.ts";
 import type { DeliveryResult, Publisher } from "../shared/events/publisher.ts";
 import { mediaType, readJson } from "../shared/http.ts";
@@ -40,7 +43,8 @@ const ReceiptSchema = z.object({
   event_id: z.string(),
   event_type: z.string(),
   topic: z.string(),
-  status: z.enum(["accepted", "pending", "spooled", "delivered"]),
+  status: z.enum(["accepted", "pending", "dead_lettered", "delivered"]),
+  reason: z.string().optional(),
   partition: z.number().int().nullable().optional(),
   offset: z.string().nullable().optional(),
 }).openapi("EventReceipt");
@@ -65,7 +69,7 @@ function publishRoute() {
       },
     },
     responses: {
-      ...errorResponses([400, 415, 422, 429], { scoped: true, body: true }),
+      ...errorResponses([400, 413, 415, 422, 429], { scoped: true, body: true }),
       200: {
         description: "Delivered (with ?wait=true)",
         content: { "application/json": { schema: ReceiptSchema } },
@@ -91,7 +95,7 @@ export function createEventsHandler(deps: EventsHandlerDeps): OpenAPIHono<FessEn
 
     // The publisher validates against the event schemas itself (422 listing every issue).
     const body = await readJson(c.req.raw, z.unknown(), limit);
-    const receipt = deps.publisher.publish(body); // throws 422 / 429 / 503
+    const receipt = await deps.publisher.publish(body); // throws 422 / 413 / 429 / 503
     const accepted = {
       event_id: receipt.event_id,
       event_type: receipt.event_type,
@@ -112,13 +116,14 @@ export function createEventsHandler(deps: EventsHandlerDeps): OpenAPIHono<FessEn
           },
           200,
         );
-      case "spooled":
-        return c.json({ ...accepted, status: "spooled" as const }, 202);
-      case "failed":
-        logger.warn("event delivery failed", { event_id: receipt.event_id, topic: receipt.topic });
-        throw new ServiceUnavailableError("event could not be delivered", {
-          detail: { event_id: receipt.event_id, topic: receipt.topic },
-        });
+      case "dead_lettered":
+        logger.warn("event dead-lettered", { event_id: receipt.event_id, reason: result.reason });
+        return c.json(
+          { ...accepted, status: "dead_lettered" as const, reason: result.reason },
+          202,
+        );
+      case "retained":
+        return c.json({ ...accepted, status: "pending" as const }, 202);
     }
   });
 }

@@ -14,7 +14,7 @@ Deno.test("defaults fill every setting when no source is given", () => {
   assert.equal(c.redis.port, 6379);
   assert.equal(c.redis.connect_timeout_ms, 5000);
   assert.equal(c.kafka.acks, "all");
-  assert.equal(c.kafka.batch_bytes, 16384);
+  assert.equal(c.kafka.batch_bytes, 262144);
   assert.equal(c.kafka.linger_ms, 10);
   assert.equal(c.detector.backend, "auto");
   assert.equal(c.redis.host, undefined);

@@ -30,18 +30,19 @@ export interface AlertBase {
 const SWEEP_AT = 1000;
 
 /** Raises the alerts of one frame's faces through `recorder`; returns how many were accepted. */
-export function runAlertsStage(
+export async function runAlertsStage(
   deps: AlertsStageDeps,
   camera: CameraRecord,
   faces: readonly FaceRecognitionEvent[],
   base: AlertBase,
   recorder: EventRecorder,
-): number {
+): Promise<number> {
   const t = deps.now();
   const cooldownMs = deps.cooldownSeconds * 1000;
   const cooldowns = camera.alertCooldowns;
   const thisFrame = new Set<string>();
-  let accepted = 0;
+  // Started together so they share one write-ahead-log commit; cooldowns start on acceptance.
+  const pending: Promise<boolean>[] = [];
   for (const f of faces) {
     if (f.authorized) continue;
     const key = f.face_id ?? "";
@@ -50,21 +51,23 @@ export function runAlertsStage(
     if (last !== undefined && t - last < cooldownMs) continue;
     thisFrame.add(key);
     const known = f.face_id !== null;
-    const alert = recorder.publish("alert", () =>
-      createAlertEvent({
-        ...base,
-        alert_type: known ? "unauthorized_face" : "unknown_face",
-        severity: "warning",
-        message: known
-          ? `face ${f.face_id} is not authorised on camera ${base.camera_id}`
-          : `unknown face on camera ${base.camera_id}`,
-        face_id: f.face_id,
-      }));
-    if (alert) {
-      cooldowns.set(key, t);
-      accepted++;
-    }
+    pending.push(
+      recorder.publish("alert", () =>
+        createAlertEvent({
+          ...base,
+          alert_type: known ? "unauthorized_face" : "unknown_face",
+          severity: "warning",
+          message: known
+            ? `face ${f.face_id} is not authorised on camera ${base.camera_id}`
+            : `unknown face on camera ${base.camera_id}`,
+          face_id: f.face_id,
+        })).then((alert) => {
+          if (alert) cooldowns.set(key, t);
+          return alert !== null;
+        }),
+    );
   }
+  const accepted = (await Promise.all(pending)).filter(Boolean).length;
   if (cooldowns.size > SWEEP_AT) {
     for (const [k, v] of cooldowns) if (t - v >= cooldownMs) cooldowns.delete(k);
   }

@@ -229,7 +229,7 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
       // 4. MotionDetection event
       const base = { camera_id: input.cameraId, frame_number: frameNumber, timestamp };
       const recorder = createEventRecorder({ publisher, logger: log, cameraId: input.cameraId });
-      recorder.publish("motion_detection", () =>
+      void recorder.publish("motion_detection", () =>
         createMotionDetectionEvent({
           ...base,
           motion_score: gate.score,
@@ -247,10 +247,11 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
         frameNumber,
         detections,
       );
-      for (const face of recognised.faces) recorder.publish("face_recognition", () => face);
+      for (const face of recognised.faces) void recorder.publish("face_recognition", () => face);
 
       // 6. alerts (a rules stage takes this place, with snapshots after it)
-      runAlertsStage(alerts, camera, recognised.faces, base, recorder);
+      await runAlertsStage(alerts, camera, recognised.faces, base, recorder);
+      await recorder.settle();
 
       camera.latest = { frameNumber, timestamp, detectionRan: true, detections };
       log.debug("frame processed", {

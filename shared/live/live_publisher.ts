@@ -1,7 +1,8 @@
 /**
  * A publisher that also offers every event it accepts to the live feed (the page's
- * Server-Sent Events). Accepted means accepted by the inner publisher: a refused event never
- * reaches the page, so the page shows exactly what consumers of the topics will see.
+ * Server-Sent Events). Accepted means accepted by the inner publisher — durable in its
+ * write-ahead log: a refused event never reaches the page, so the page shows exactly what
+ * consumers of the topics will see.
  *
  * @module
  */
@@ -11,14 +12,29 @@ import type { LiveFeed } from "./live_feed.ts";
 
 /** Wraps `publisher` so accepted events are also offered to `feed`. */
 export function withLiveFeed(publisher: Publisher, feed: LiveFeed): Publisher {
-  return Object.create(publisher, {
-    publish: {
-      value(event: unknown) {
-        const receipt = publisher.publish(event);
-        // The publisher validated it: from here on it is a FessEvent.
-        feed.offer(event as FessEvent);
-        return receipt;
-      },
+  return {
+    start: () => publisher.start(),
+    async publish(event) {
+      const receipt = await publisher.publish(event);
+      // The publisher validated it: from here on it is a FessEvent.
+      feed.offer(event as FessEvent);
+      return receipt;
     },
-  });
+    get queued() {
+      return publisher.queued;
+    },
+    get deadLetters() {
+      return publisher.deadLetters;
+    },
+    get oldestAgeMs() {
+      return publisher.oldestAgeMs;
+    },
+    get state() {
+      return publisher.state;
+    },
+    healthCheck: () => publisher.healthCheck(),
+    refreshMetrics: () => publisher.refreshMetrics(),
+    flush: () => publisher.flush(),
+    close: () => publisher.close(),
+  };
 }

@@ -22,6 +22,8 @@ import { createFaceGallery, type FaceGallery } from "./shared/faces/gallery.ts";
 import { loadRecognizer } from "./shared/faces/load_recognizer.ts";
 import { createFrameDecoder } from "./shared/image/frame_decoder.ts";
 import { createHealthService, systemHealthCheck } from "./shared/health.ts";
+import { createLiveFeed } from "./shared/live/live_feed.ts";
+import { withLiveFeed } from "./shared/live/live_publisher.ts";
 import type { Logger } from "./shared/logger.ts";
 import { createMetrics, type FessMetrics } from "./shared/metrics.ts";
 import { createPipeline, type Pipeline } from "./shared/pipeline/pipeline.ts";
@@ -33,6 +35,8 @@ import { createEventsHandler } from "./functions/events.ts";
 import { createFacesHandler } from "./functions/faces.ts";
 import { createHealthHandler } from "./functions/health.ts";
 import { createMetricsHandler } from "./functions/metrics.ts";
+import { createPageHandler } from "./functions/page.ts";
+import { createStreamHandler } from "./functions/stream.ts";
 
 /** FESS version reported by liveness. */
 export const VERSION = "0.1.0";
@@ -88,7 +92,12 @@ export async function createApp(deps: AppDeps): Promise<App> {
   await gallery.start();
   closers.push(() => gallery.close());
 
-  const publisher = await openPublisher({ settings: config.kafka, logger, metrics });
+  // Accepted events also go to the live page's event stream.
+  const feed = createLiveFeed();
+  const publisher = withLiveFeed(
+    await openPublisher({ settings: config.kafka, logger, metrics }),
+    feed,
+  );
   closers.push(() => publisher.close());
 
   const loaded = await loadDetector({ settings: config.detector, logger });
@@ -176,6 +185,8 @@ export async function createApp(deps: AppDeps): Promise<App> {
     }),
   );
   api.route("/", createEventsHandler({ publisher, logger, bodyLimitBytes: limit }));
+  api.route("/", createStreamHandler({ feed }));
+  api.route("/", createPageHandler());
   api.route("/", createDocsHandler({ document: () => openApiDocument(api, VERSION) }));
   const fetch = (req: Request) => api.fetch(req);
   // Hono lists a route once per middleware; one entry per method and path.

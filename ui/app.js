@@ -13,7 +13,7 @@ const $ = (id) => document.getElementById(id);
 /** Error from the API, carrying FESS's `{error, code, detail}` body. */
 class ApiError extends Error {
   constructor(status, body) {
-    super(body?.detail || body?.error || `HTTP ${status}`);
+    super(body?.error || `HTTP ${status}`);
     this.status = status;
     this.body = body;
   }

@@ -11,7 +11,7 @@
  *     [--inputs jpeg,raw] [--fess-env FESS_DETECTOR__INTRA_OP_THREADS=1 ...]
  *     [--cpu-prof DIR] [--peer-threads N]
  *
- * `--cpu-prof DIR` starts FESS with `deno serve --cpu-prof` and leaves one .cpuprofile per FESS
+ * `--cpu-prof DIR` starts FESS with `deno run --cpu-prof` and leaves one .cpuprofile per FESS
  * server in DIR (summarise with `deno run -A bench/cpuprofile_top.ts FILE`). The Python
  * interpreter comes from FESS_PYTHON, else from `bash scripts/python_env.sh`.
  *
@@ -299,7 +299,7 @@ if (import.meta.main) {
     cmd: (port) => ({
       command: Deno.execPath(),
       args: [
-        "serve",
+        "run",
         "-A",
         ...(profDir
           ? [
@@ -308,11 +308,11 @@ if (import.meta.main) {
             `--cpu-prof-name=${id}.cpuprofile`,
           ]
           : []),
+        "main.ts",
         "--host",
         "127.0.0.1",
         "--port",
         String(port),
-        "main.ts",
       ],
       env: {
         ...baseEnv(),

@@ -327,11 +327,17 @@ export const SECRET_KEYS: readonly string[] = [
 ];
 
 /**
- * Variables with the `FESS_` prefix that are not settings (paths and tools of the test and
- * development scripts). Any other `FESS_*` variable must name a setting, or the start stops.
+ * Variables with the `FESS_` prefix that are not settings (paths and tools of the container
+ * entrypoint and of the test and development scripts). Any other `FESS_*` variable must name
+ * a setting, or the start stops.
  */
 export const NON_SETTING_VARS: ReadonlySet<string> = new Set([
   "FESS_CONFIG_FILE",
+  "FESS_DATA_DIR",
+  "FESS_DATA_SLOTS",
+  "FESS_SKIP_MODEL_CHECK",
+  "FESS_GST_PYTHON",
+  "FESS_BENCH_PACED",
   "FESS_MEDIA_DIR",
   "FESS_CACHE_DIR",
   "FESS_MODELS_DIR",

@@ -183,7 +183,7 @@ Deno.test("compose runs the sidecar on a mounted cameras.yaml with the detector'
     readFile: (p) => (p === "/config/cameras.yaml" ? example : "a-key-0123456789abcdef"),
     fileExists: exists,
   });
-  assert.ok(!cmd.help && cmd.config.server === "http://detector:8080");
+  assert.ok(!cmd.help && cmd.config.server === "http://haproxy:8080");
   const dockerfile = Deno.readTextFileSync(new URL("cameras/Dockerfile", root));
   for (const m of dockerfile.matchAll(/^COPY\s+(.+?)\s+\S+$/gm)) {
     for (const src of m[1]!.split(/\s+/)) Deno.statSync(new URL(src, root));

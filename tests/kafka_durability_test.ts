@@ -1,7 +1,7 @@
 /**
  * Accept means durable, and nothing blocks the line, against a real Kafka broker:
  *
- * - a real FESS process (`deno serve main.ts`) is SIGKILLed while events are posted to
+ * - a real FESS process (`deno run main.ts`) is SIGKILLed while events are posted to
  *   `POST /events`, once during normal delivery and once during a broker outage; after a
  *   restart every event that got a 202 is in Kafka (lost must be 0; duplicates are legal);
  * - an event over the size limits is refused with a 4xx (never 202) and the next one flows;
@@ -25,7 +25,7 @@ function tag(): string {
   return crypto.randomUUID().slice(0, 8);
 }
 
-/** A `deno serve main.ts` child process, killable like a real deployment. */
+/** A `deno run main.ts` child process, killable like a real deployment. */
 interface FessProcess {
   readonly url: string;
   kill(signal: Deno.Signal): Promise<void>;
@@ -36,7 +36,7 @@ async function startFess(env: Record<string, string>, log: string): Promise<Fess
   const child = new Deno.Command("sh", {
     args: [
       "-c",
-      `exec "$0" serve -A --host 127.0.0.1 --port ${port} main.ts >>"$1" 2>&1`,
+      `exec "$0" run -A main.ts --host 127.0.0.1 --port ${port} >>"$1" 2>&1`,
       Deno.execPath(),
       log,
     ],

@@ -1,5 +1,5 @@
 /**
- * Scale-out, end to end with real processes: three `deno serve main.ts` replicas sharing one
+ * Scale-out, end to end with real processes: three `deno run main.ts` replicas sharing one
  * real redis-server, behind a real HAProxy running the repository's `backend detectors`
  * (deploy/haproxy.cfg: consistent hash on `/detect/<camera_id>`, /health/ready checks,
  * redispatch), each replica writing its own event log. Six cameras post frames that raise
@@ -92,13 +92,13 @@ async function startReplica(
   const pid = await spawnDetached(
     "deno",
     [
-      "serve",
+      "run",
       "--allow-all",
+      `${root}main.ts`,
       "--host",
       "127.0.0.1",
       "--port",
       String(port),
-      `${root}main.ts`,
     ],
     log,
     {

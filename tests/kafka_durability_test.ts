@@ -52,16 +52,17 @@ async function startFess(env: Record<string, string>, log: string): Promise<Fess
   child.status.then(() => (exited = true));
   for (;;) {
     try {
+      // The port opens before the app is built; /health lists components once it is.
       const res = await fetch(`${url}/health`);
-      await res.body?.cancel();
-      break;
+      if ((await res.json()).components) break;
     } catch {
-      if (exited || Date.now() > deadline) {
-        const text = await Deno.readTextFile(log).catch(() => "");
-        throw new Error(`FESS did not start:\n${text.split("\n").slice(-20).join("\n")}`);
-      }
-      await new Promise((r) => setTimeout(r, 100));
+      // not listening yet
     }
+    if (exited || Date.now() > deadline) {
+      const text = await Deno.readTextFile(log).catch(() => "");
+      throw new Error(`FESS did not start:\n${text.split("\n").slice(-20).join("\n")}`);
+    }
+    await new Promise((r) => setTimeout(r, 100));
   }
   return {
     url,

@@ -11,6 +11,7 @@
  *
  * @module
  */
+import { createAlertDeduper } from "./shared/alerts/alert_dedup.ts";
 import { createAuthenticator } from "./shared/auth.ts";
 import { cacheHealthCheck, openCache } from "./shared/cache/open_cache.ts";
 import type { Config } from "./shared/config.ts";
@@ -22,15 +23,20 @@ import { createFaceGallery, type FaceGallery } from "./shared/faces/gallery.ts";
 import { loadRecognizer } from "./shared/faces/load_recognizer.ts";
 import { createFrameDecoder } from "./shared/image/frame_decoder.ts";
 import { createHealthService, systemHealthCheck } from "./shared/health.ts";
+import { createFramePreviewer, type FramePreviewer } from "./shared/live/frame_preview.ts";
 import type { Logger } from "./shared/logger.ts";
 import { createMetrics, type FessMetrics } from "./shared/metrics.ts";
 import { createPipeline, type Pipeline } from "./shared/pipeline/pipeline.ts";
+import { detectorSettingsForTracking } from "./shared/pipeline/track_stage.ts";
+import { createSnapshotStore } from "./shared/snapshots/create_snapshot_store.ts";
+import { SNAPSHOTS_PATH } from "./shared/snapshots/snapshot_store.ts";
 import { createSystemStatsReader } from "./shared/system_stats.ts";
 import { createDetectHandler } from "./functions/detect.ts";
 import { createPublishHandler } from "./functions/events.ts";
 import { createCacheHandler } from "./functions/faces.ts";
 import { createHealthHandler } from "./functions/health.ts";
 import { createMetricsHandler } from "./functions/metrics.ts";
+import { createSnapshotsHandler } from "./functions/snapshots.ts";
 import { createRouter, type Handler } from "./functions/router.ts";
 
 /** FESS version reported by liveness. */
@@ -46,6 +52,8 @@ export interface App {
   readonly gallery: FaceGallery;
   /** The frame route, for sources other than HTTP (the camera intake). */
   readonly pipeline: Pipeline;
+  /** Each camera's latest frame for the live page (JPEG on demand). */
+  readonly previewer: FramePreviewer;
   /** Flushes events (delivered or spooled) and closes every dependency. Idempotent. */
   close(): Promise<void>;
 }
@@ -86,7 +94,11 @@ export async function createApp(deps: AppDeps): Promise<App> {
   const publisher = await openPublisher({ settings: config.kafka, logger, metrics });
   closers.push(() => publisher.close());
 
-  const loaded = await loadDetector({ settings: config.detector, logger });
+  // With the tracker on, the detector also reports the low-score boxes the tracker needs.
+  const loaded = await loadDetector({
+    settings: detectorSettingsForTracking(config.detector, config.tracker),
+    logger,
+  });
   const detector = loaded.detector;
   if (detector) closers.push(() => detector.close());
   const faces = await loadRecognizer({
@@ -98,6 +110,9 @@ export async function createApp(deps: AppDeps): Promise<App> {
   });
   closers.push(() => faces.close());
 
+  const instanceId = config.server.instance_id ?? Deno.hostname();
+  const snapshots = createSnapshotStore(config.snapshots, cache);
+  const previewer = createFramePreviewer();
   const pipeline = createPipeline({
     settings: config,
     detector,
@@ -105,9 +120,19 @@ export async function createApp(deps: AppDeps): Promise<App> {
     publisher,
     cache,
     recognizer: faces.recognizer,
+    snapshots,
+    deduper: createAlertDeduper({
+      cache,
+      ttlMs: Math.max(1, config.faces.alert_cooldown_seconds * 1000),
+      owner: instanceId,
+      logger,
+    }),
+    previewer,
     metrics,
     logger,
   });
+  // Snapshots still being encoded are stored before the cache closes.
+  closers.push(() => pipeline.settled());
 
   const health = createHealthService({
     checks: [
@@ -125,7 +150,7 @@ export async function createApp(deps: AppDeps): Promise<App> {
 
   const limit = config.server.body_limit_bytes;
   const fetch = createRouter({
-    instanceId: config.server.instance_id ?? Deno.hostname(),
+    instanceId,
     mounts: [
       {
         prefix: "/health",
@@ -170,6 +195,11 @@ export async function createApp(deps: AppDeps): Promise<App> {
         handler: createPublishHandler({ publisher, logger, bodyLimitBytes: limit }),
         protected: true,
       },
+      {
+        prefix: SNAPSHOTS_PATH,
+        handler: createSnapshotsHandler({ store: snapshots }),
+        protected: true,
+      },
     ],
     authenticator,
     logger,
@@ -184,6 +214,7 @@ export async function createApp(deps: AppDeps): Promise<App> {
     publisher,
     gallery,
     pipeline,
+    previewer,
     close() {
       closing ??= (async () => {
         for (const close of closers.reverse()) {

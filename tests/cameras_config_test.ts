@@ -35,7 +35,7 @@ Deno.test("a camera file gets defaults, its kinds classified and its key resolve
         { id: "yard", url: "http://10.0.0.6/video.mjpg", fps: "2.5", key: "own-key" },
         { id: "hls", url: "https://cdn/live/index.m3u8", width: 640, height: 360 },
         { id: "usb", url: "/dev/video0", pixel_format: "yuv420p" },
-        { id: "clip", url: "clip.mp4", loop: true, settings: { input_size: 640 } },
+        { id: "clip", url: "clip.mp4", loop: true, settings: { score_threshold: 0.4 } },
       ],
     },
     sources: new Map(),
@@ -57,10 +57,11 @@ Deno.test("a camera file gets defaults, its kinds classified and its key resolve
   ]);
   const [door, yard] = config.cameras;
   assert.equal(door!.fps, 5);
-  assert.equal(door!.pixel_format, "bgr24");
+  assert.equal(door!.pixel_format, "yuv420p", "4:2:0 by default: half the bytes of bgr24");
   assert.equal(door!.rtsp_transport, "tcp");
   assert.equal(yard!.fps, 2.5);
-  assert.deepEqual(config.cameras[4]!.settings, { input_size: 640 });
+  assert.equal(config.cameras[4]!.settings?.score_threshold, 0.4);
+  assert.deepEqual(config.cameras[4]!.settings?.rules, [], "the service's schema fills defaults");
   assert.equal(config.reconnect.initial_ms, 500);
   assert.equal(config.reconnect.max_ms, 30_000);
 });
@@ -176,14 +177,14 @@ Deno.test("compose runs the sidecar on a mounted cameras.yaml with the detector'
   assert.equal(cameras.build.dockerfile, "cameras/Dockerfile");
   assert.ok(cameras.volumes.includes("./cameras.yaml:/config/cameras.yaml:ro"));
   assert.deepEqual(cameras.secrets, ["fess_api_keys"]);
-  assert.deepEqual(cameras.depends_on, ["detector"]);
+  assert.deepEqual(cameras.depends_on, ["haproxy"], "frames go through the load balancer");
   // The command line the container runs parses, with the example file as cameras.yaml.
   const example = Deno.readTextFileSync(new URL("cameras.example.yaml", root));
   const cmd = parseCli(cameras.command, {
     readFile: (p) => (p === "/config/cameras.yaml" ? example : "a-key-0123456789abcdef"),
     fileExists: exists,
   });
-  assert.ok(!cmd.help && cmd.config.server === "http://detector:8080");
+  assert.ok(!cmd.help && cmd.config.server === "http://haproxy:8080");
   const dockerfile = Deno.readTextFileSync(new URL("cameras/Dockerfile", root));
   for (const m of dockerfile.matchAll(/^COPY\s+(.+?)\s+\S+$/gm)) {
     for (const src of m[1]!.split(/\s+/)) Deno.statSync(new URL(src, root));

@@ -45,7 +45,7 @@ export const CameraSchema = z.strictObject({
   rtsp_transport: z.enum(["tcp", "udp"]).default("tcp"),
   key: z.string().min(1).optional().describe("secret; API key for this camera"),
   settings: CameraSettingsSchema.optional().describe(
-    "zones, masks, rules and thresholds: the service reads them (its cameras_file setting)",
+    "zones, masks, rules and thresholds: the service reads them (its cameras_path setting)",
   ),
 });
 

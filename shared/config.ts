@@ -8,7 +8,8 @@
  *  2. a YAML or JSON file named by `FESS_CONFIG_FILE`;
  *  3. the defaults in the schema below (every setting has one, or is optional).
  *
- * `cameras_file` names the intake sidecar's `cameras.yaml`: each entry's `id` and `settings`
+ * `cameras_path` names the intake sidecar's `cameras.yaml` (not `cameras_file`: a `_FILE`
+ * variable already means "this setting's value from a file"): each entry's `id` and `settings`
  * join `cameras` (an entry of `cameras` itself wins over the file's for the same id), and
  * their problems are reported with the file and the entry, like any other setting's.
  *
@@ -232,7 +233,7 @@ export const ConfigSchema = z.strictObject({
   tracker: TrackerSchema,
   snapshots: SnapshotsSchema,
   cameras: CamerasSchema,
-  cameras_file: optionalString().describe(
+  cameras_path: optionalString().describe(
     "the sidecar's cameras.yaml: each entry's settings join `cameras`",
   ),
 });
@@ -452,7 +453,7 @@ export function loadConfig(
 const TOP_LEVEL_KEYS = new Set(Object.keys(ConfigSchema.shape));
 
 /**
- * Adds the `settings` of each camera in `cameras_file` (the sidecar's `cameras.yaml`) to
+ * Adds the `settings` of each camera in `cameras_path` (the sidecar's `cameras.yaml`) to
  * `merged.cameras` under its `id`, recording the file as their source. Reads nothing else of
  * the sidecar's document; the schema validates the settings with everything else.
  */
@@ -462,10 +463,10 @@ function mergeCamerasFile(
   issues: ConfigIssue[],
   readFile: (path: string) => string,
 ): void {
-  const path = merged.cameras_file;
+  const path = merged.cameras_path;
   if (typeof path !== "string" || path.trim() === "") return;
   const fileIssue = (message: string) =>
-    issues.push({ key: "cameras_file", source: sourceOf(sources, "cameras_file"), message });
+    issues.push({ key: "cameras_path", source: sourceOf(sources, "cameras_path"), message });
   let doc: unknown;
   try {
     doc = YAML.parse(readFile(path));

@@ -192,3 +192,35 @@ Deno.test("compose runs the sidecar on a mounted cameras.yaml with the detector'
   assert.match(dockerfile, /apt-get install -y --no-install-recommends ffmpeg/);
   assert.match(dockerfile, /"cameras\/main\.ts"\]/);
 });
+
+Deno.test("a camera's settings are checked with the service's schema, every problem at once", () => {
+  let err: CamerasConfigError | null = null;
+  try {
+    parseCamerasConfig({
+      tree: {
+        server: "http://fess:8080",
+        cameras: [
+          {
+            id: "door",
+            url: "rtsp://cam/1",
+            width: 641,
+            height: 360,
+            settings: { rules: [{ id: "r", zone: "drive", on: "enter" }], masks: [[[0, 0]]] },
+          },
+        ],
+      },
+      sources: new Map(),
+      fallbackSource: "file cams.yaml",
+    }, { fileExists: exists });
+  } catch (e) {
+    err = e as CamerasConfigError;
+  }
+  assert.ok(err instanceof CamerasConfigError);
+  assert.deepEqual(err.issues.map((i) => i.key).sort(), [
+    "cameras[0].settings.masks[0]",
+    "cameras[0].settings.rules[0].zone",
+    "cameras[0].width",
+  ]);
+  assert.match(err.message, /no zone named drive/);
+  assert.match(err.message, /yuv420p needs an even width/);
+});

@@ -71,7 +71,7 @@ export async function createApp(deps: AppDeps): Promise<App> {
   const authenticator = createAuthenticator(config.server.api_keys);
   if (!authenticator.enabled) {
     logger.warn(
-      "no API keys configured: protected routes (detect, faces, events) are open to anyone",
+      "no API keys configured: protected routes (detect, faces, events, snapshots) are open to anyone",
     );
   }
   // Closed in reverse order of creation.

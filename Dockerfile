@@ -43,6 +43,8 @@ EXPOSE 8080
 HEALTHCHECK --interval=15s --timeout=5s --start-period=120s --retries=3 \
   CMD ["deno", "eval", "const r = await fetch('http://127.0.0.1:8080/health/ready'); Deno.exit(r.ok ? 0 : 1)"]
 # tini (PID 1, from the base image) forwards signals; the entrypoint execs the command, so
-# SIGTERM reaches deno serve and FESS flushes or spools accepted events before exiting.
+# SIGTERM reaches main.ts, which owns the listener (header deadline, idle timeout), finishes
+# requests in flight (server.shutdown_grace_ms, below the stop timeout) and flushes or spools
+# accepted events before exiting.
 ENTRYPOINT ["/tini", "--", "/app/docker/entrypoint.sh"]
-CMD ["deno", "serve", "--cached-only", "--allow-net", "--allow-env", "--allow-read", "--allow-write=/app/.data", "--allow-ffi", "--allow-sys", "--host", "0.0.0.0", "--port", "8080", "main.ts"]
+CMD ["deno", "run", "--cached-only", "--allow-net", "--allow-env", "--allow-read", "--allow-write=/app/.data", "--allow-ffi", "--allow-sys", "main.ts", "--host", "0.0.0.0", "--port", "8080"]

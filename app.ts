@@ -24,27 +24,34 @@ import { loadRecognizer } from "./shared/faces/load_recognizer.ts";
 import { createFrameDecoder } from "./shared/image/frame_decoder.ts";
 import { createHealthService, systemHealthCheck } from "./shared/health.ts";
 import { createFramePreviewer, type FramePreviewer } from "./shared/live/frame_preview.ts";
+import { createLiveFeed } from "./shared/live/live_feed.ts";
+import { withLiveFeed } from "./shared/live/live_publisher.ts";
 import type { Logger } from "./shared/logger.ts";
 import { createMetrics, type FessMetrics } from "./shared/metrics.ts";
 import { createPipeline, type Pipeline } from "./shared/pipeline/pipeline.ts";
 import { detectorSettingsForTracking } from "./shared/pipeline/track_stage.ts";
 import { createSnapshotStore } from "./shared/snapshots/create_snapshot_store.ts";
-import { SNAPSHOTS_PATH } from "./shared/snapshots/snapshot_store.ts";
 import { createSystemStatsReader } from "./shared/system_stats.ts";
+import { createApi, openApiDocument } from "./functions/api.ts";
+import { createCamerasHandler } from "./functions/cameras.ts";
 import { createDetectHandler } from "./functions/detect.ts";
-import { createPublishHandler } from "./functions/events.ts";
-import { createCacheHandler } from "./functions/faces.ts";
+import { createDocsHandler } from "./functions/docs.ts";
+import { createEventsHandler } from "./functions/events.ts";
+import { createFacesHandler } from "./functions/faces.ts";
 import { createHealthHandler } from "./functions/health.ts";
 import { createMetricsHandler } from "./functions/metrics.ts";
+import { createPageHandler } from "./functions/page.ts";
 import { createSnapshotsHandler } from "./functions/snapshots.ts";
-import { createRouter, type Handler } from "./functions/router.ts";
+import { createStreamHandler } from "./functions/stream.ts";
 
 /** FESS version reported by liveness. */
 export const VERSION = "0.1.0";
 
 /** A running application: its request handler and how to shut it down. */
 export interface App {
-  readonly fetch: Handler;
+  readonly fetch: (req: Request) => Response | Promise<Response>;
+  /** Every served route (method and Hono path), for tests and docs checks. */
+  readonly routes: readonly { readonly method: string; readonly path: string }[];
   readonly metrics: FessMetrics;
   /** The loaded detector, or null when its model could not be loaded. */
   readonly detector: Detector | null;
@@ -62,6 +69,8 @@ export interface App {
 export interface AppDeps {
   readonly config: Config;
   readonly logger: Logger;
+  /** Whether the process is shutting down (readiness then answers not ready). */
+  readonly draining?: () => boolean;
 }
 
 /** Builds the application: dependencies, handlers and router. */
@@ -71,7 +80,7 @@ export async function createApp(deps: AppDeps): Promise<App> {
   const authenticator = createAuthenticator(config.server.api_keys);
   if (!authenticator.enabled) {
     logger.warn(
-      "no API keys configured: protected routes (detect, faces, events, snapshots) are open to anyone",
+      "no API keys configured: protected routes (detect, faces, events, snapshots, cameras) are open to anyone",
     );
   }
   // Closed in reverse order of creation.
@@ -91,7 +100,12 @@ export async function createApp(deps: AppDeps): Promise<App> {
   await gallery.start();
   closers.push(() => gallery.close());
 
-  const publisher = await openPublisher({ settings: config.kafka, logger, metrics });
+  // Accepted events also go to the live page's event stream.
+  const feed = createLiveFeed();
+  const publisher = withLiveFeed(
+    await openPublisher({ settings: config.kafka, logger, metrics }),
+    feed,
+  );
   closers.push(() => publisher.close());
 
   // With the tracker on, the detector also reports the low-score boxes the tracker needs.
@@ -148,67 +162,84 @@ export async function createApp(deps: AppDeps): Promise<App> {
     timeoutMs: config.health.check_timeout_ms,
   });
 
-  const limit = config.server.body_limit_bytes;
-  const fetch = createRouter({
-    instanceId,
-    mounts: [
-      {
-        prefix: "/health",
-        handler: createHealthHandler({ health, ready: () => detector !== null, version: VERSION }),
-        protected: false,
-      },
-      {
-        prefix: "/metrics",
-        handler: createMetricsHandler({
-          registry: metrics.registry,
-          beforeScrape: () => pipeline.prune(),
-        }),
-        protected: false,
-      },
-      {
-        prefix: "/detect",
-        handler: createDetectHandler({
-          pipeline,
-          bodyLimitBytes: limit,
-          timestampSkewSeconds: config.server.timestamp_skew_seconds,
-          frameDecoder: createFrameDecoder({
-            maxFramePixels: config.server.max_frame_pixels,
-            maxConcurrentDecodes: config.server.max_concurrent_decodes,
-            maxDecodePixels: config.server.max_decode_pixels,
-            maxQueuedDecodes: config.server.max_queued_decodes,
-          }),
-        }),
-        protected: true,
-      },
-      {
-        prefix: "/faces",
-        handler: createCacheHandler({
-          gallery,
-          faceEncoder: faces.recognizer ?? undefined,
-          logger,
-          bodyLimitBytes: limit,
-        }),
-        protected: true,
-      },
-      {
-        prefix: "/events",
-        handler: createPublishHandler({ publisher, logger, bodyLimitBytes: limit }),
-        protected: true,
-      },
-      {
-        prefix: SNAPSHOTS_PATH,
-        handler: createSnapshotsHandler({ store: snapshots }),
-        protected: true,
-      },
-    ],
-    authenticator,
+  const server = config.server;
+  const limit = server.body_limit_bytes;
+  const api = createApi({
     logger,
+    authenticator,
     bodyLimitBytes: limit,
+    readTimeoutMs: server.read_timeout_ms,
+    minBodyBytesPerSecond: server.min_body_bytes_per_second,
+    maxInflight: server.max_inflight,
+    corsOrigins: server.cors,
+    instanceId,
+  });
+  const ready = () => detector !== null && !deps.draining?.();
+  api.route("/", createHealthHandler({ health, ready, version: VERSION }));
+  api.route(
+    "/",
+    createMetricsHandler({
+      registry: metrics.registry,
+      beforeScrape: () => {
+        publisher.refreshMetrics();
+        return pipeline.prune();
+      },
+    }),
+  );
+  api.route(
+    "/",
+    createDetectHandler({
+      pipeline,
+      bodyLimitBytes: limit,
+      timestampSkewSeconds: server.timestamp_skew_seconds,
+      frameDecoder: createFrameDecoder({
+        maxFramePixels: server.max_frame_pixels,
+        maxConcurrentDecodes: server.max_concurrent_decodes,
+        maxDecodePixels: server.max_decode_pixels,
+        maxQueuedDecodes: server.max_queued_decodes,
+      }),
+    }),
+  );
+  api.route(
+    "/",
+    createFacesHandler({
+      gallery,
+      faceEncoder: faces.recognizer ?? undefined,
+      logger,
+      bodyLimitBytes: limit,
+    }),
+  );
+  api.route("/", createEventsHandler({ publisher, logger, bodyLimitBytes: limit }));
+  api.route("/", createSnapshotsHandler({ store: snapshots }));
+  api.route(
+    "/",
+    createCamerasHandler({
+      cameras: {
+        list: () =>
+          pipeline.cameras.list().map((c) => ({
+            ...c,
+            frame_url: `/cameras/${encodeURIComponent(c.camera_id)}/frame.jpg`,
+          })),
+        frameJpeg: (id) => pipeline.cameras.frameJpeg(id),
+      },
+    }),
+  );
+  api.route("/", createStreamHandler({ feed }));
+  api.route("/", createPageHandler());
+  api.route("/", createDocsHandler({ document: () => openApiDocument(api, VERSION) }));
+  const fetch = (req: Request) => api.fetch(req);
+  // Hono lists a route once per middleware; one entry per method and path.
+  const routes = [
+    ...new Set(api.routes.filter((r) => r.method !== "ALL").map((r) => `${r.method} ${r.path}`)),
+  ].map((key) => {
+    const [method, path] = key.split(" ") as [string, string];
+    return { method, path };
   });
 
   let closing: Promise<void> | undefined;
   return {
     fetch,
+    routes,
     metrics,
     detector,
     publisher,

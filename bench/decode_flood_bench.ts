@@ -10,7 +10,7 @@
  */
 import sharp from "sharp";
 import { createDetectHandler } from "../functions/detect.ts";
-import { createRouter } from "../functions/router.ts";
+import { createApi } from "../functions/api.ts";
 import { getModelManifest } from "../models/registry.ts";
 import { createAuthenticator } from "../shared/auth.ts";
 import { loadConfig } from "../shared/config.ts";
@@ -55,12 +55,13 @@ const pipeline = createPipeline({
   settings,
   detector,
   publisher: {
-    publish: (event) => ({
-      event_id: (event as { event_id: string }).event_id,
-      event_type: (event as { event_type: "motion_detection" }).event_type,
-      topic: "bench",
-      delivery: Promise.resolve({ status: "spooled", topic: "bench" }),
-    }),
+    publish: (event) =>
+      Promise.resolve({
+        event_id: (event as { event_id: string }).event_id,
+        event_type: (event as { event_type: "motion_detection" }).event_type,
+        topic: "bench",
+        delivery: Promise.resolve({ status: "retained", topic: "bench" }),
+      }),
   },
   cache: null,
   recognizer: null,
@@ -75,20 +76,20 @@ async function flood(label: string, slots: number, queued: number): Promise<stri
     maxDecodePixels: slots === CONCURRENT ? WIDTH * HEIGHT * CONCURRENT : server.max_decode_pixels,
     maxQueuedDecodes: queued,
   });
-  const router = createRouter({
-    mounts: [{
-      prefix: "/detect",
-      handler: createDetectHandler({
-        pipeline,
-        frameDecoder,
-        timestampSkewSeconds: server.timestamp_skew_seconds,
-      }),
-      protected: false,
-    }],
-    authenticator: createAuthenticator([]),
+  const api = createApi({
     logger: silentLogger,
+    authenticator: createAuthenticator([]),
     bodyLimitBytes: 16 * 1024 * 1024,
   });
+  api.route(
+    "/",
+    createDetectHandler({
+      pipeline,
+      frameDecoder,
+      timestampSkewSeconds: server.timestamp_skew_seconds,
+    }),
+  );
+  const router = (req: Request) => api.fetch(req);
   const srv = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} }, router);
   const url = `http://127.0.0.1:${srv.addr.port}/detect/flood`;
   const before = Deno.memoryUsage().rss;

@@ -9,7 +9,7 @@
  * @module
  */
 import { createDetectHandler } from "../functions/detect.ts";
-import { createRouter } from "../functions/router.ts";
+import { createApi } from "../functions/api.ts";
 import { getModelManifest } from "../models/registry.ts";
 import { createAuthenticator } from "../shared/auth.ts";
 import { loadConfig } from "../shared/config.ts";
@@ -17,6 +17,7 @@ import { createDetector } from "../shared/detector/detector.ts";
 import { letterboxInto } from "../shared/detector/letterbox.ts";
 import { createEventLogSink } from "../shared/events/event_log_sink.ts";
 import { createPublisher } from "../shared/events/publisher.ts";
+import { createWriteAheadLog } from "../shared/events/wal.ts";
 import { decodeImage } from "../shared/image/decode.ts";
 import { silentLogger } from "../shared/logger.ts";
 import { createMetrics } from "../shared/metrics.ts";
@@ -114,6 +115,7 @@ for (const { backend, size, iterations } of PLAN) {
   const eventLog = await Deno.makeTempFile({ suffix: ".jsonl" });
   const publisher = createPublisher({
     sink: createEventLogSink({ path: eventLog, logger: silentLogger, fsync: false }),
+    wal: createWriteAheadLog({ dir: `${eventLog}.wal`, logger: silentLogger, fsync: "none" }),
     logger: silentLogger,
   });
   await publisher.start();
@@ -126,20 +128,16 @@ for (const { backend, size, iterations } of PLAN) {
     metrics: createMetrics({ defaultMetrics: false }),
     logger: silentLogger,
   });
-  const router = createRouter({
-    mounts: [{
-      prefix: "/detect",
-      handler: createDetectHandler({
-        pipeline,
-        timestampSkewSeconds: settings.server.timestamp_skew_seconds,
-      }),
-      protected: false,
-    }],
+  const api = createApi({
     authenticator: createAuthenticator([]),
     logger: silentLogger,
     bodyLimitBytes: 16 * 1024 * 1024,
   });
-  const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} }, router);
+  api.route(
+    "/",
+    createDetectHandler({ pipeline, timestampSkewSeconds: settings.server.timestamp_skew_seconds }),
+  );
+  const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} }, api.fetch);
   const url = `http://127.0.0.1:${server.addr.port}/detect/bench-cam`;
   for (const input of INPUTS) {
     const post = async () => {

@@ -1,21 +1,26 @@
 /**
  * `POST /detect/{camera_id}`: one frame in (JPEG, PNG or raw pixels), its {@link FrameOutcome}
  * out. The handler only reads the request (camera id, frame number, timestamp, raw-frame spec
- * from the query or `X-Frame-*` headers, the body), decodes the pixels and hands the frame to
- * `pipeline.process`, which runs every stage; all request checks happen before any decoding.
+ * from the query or `X-Frame-*` headers, the body), decodes the pixels through the decode
+ * admission and hands the frame to `pipeline.process`, which runs every stage; all request
+ * checks happen before any decoding.
  *
  * @module
  */
-import { z } from "zod";
+import { createRoute, type OpenAPIHono, z } from "@hono/zod-openapi";
 import { parseCameraId } from "../shared/camera_id.ts";
-import { BadRequestError, NotFoundError, UnsupportedMediaTypeError } from "../shared/errors.ts";
-import { jsonResponse, mediaType, readBodyBytes } from "../shared/http.ts";
+import { BadRequestError, UnsupportedMediaTypeError } from "../shared/errors.ts";
+import { mediaType, readBodyBytes } from "../shared/http.ts";
 import { createFrameDecoder, type FrameDecoder } from "../shared/image/frame_decoder.ts";
 import { DEFAULT_MAX_PIXELS, PixelFormatSchema } from "../shared/image/raw_frame.ts";
-import type { FrameSource } from "../shared/pipeline/frame_outcome.ts";
+import {
+  type FrameOutcome,
+  FrameOutcomeSchema,
+  type FrameSource,
+} from "../shared/pipeline/frame_outcome.ts";
 import { parseFrameTimestamp } from "../shared/pipeline/frame_timestamp.ts";
 import type { Pipeline } from "../shared/pipeline/pipeline.ts";
-import { type Handler, requireMethod } from "./router.ts";
+import { createRoutes, errorResponses, type FessEnv, scoped } from "./openapi.ts";
 
 /** Content types `POST /detect` accepts. */
 export const DETECT_CONTENT_TYPES = [
@@ -38,12 +43,61 @@ export interface DetectHandlerDeps {
   readonly now?: () => Date;
 }
 
-const ROUTE = new URLPattern({ pathname: "/detect/:camera_id" });
 const FrameNumberSchema = z.coerce.number().int().min(0).max(Number.MAX_SAFE_INTEGER);
 const DimensionSchema = z.coerce.number().int().min(1);
 
-/** Creates the detect handler, mounted at `/detect`. */
-export function createDetectHandler(deps: DetectHandlerDeps): Handler {
+const queryText = (description: string) => z.string().optional().openapi({ description });
+const binary = (type: string) => ({
+  schema: { type: "string" as const, contentMediaType: type },
+});
+
+/** The route declaration. */
+export const detectRoute = createRoute({
+  method: "post",
+  path: "/detect/{camera_id}",
+  summary: "Detect, track and recognise in one frame (JPEG, PNG, or raw pixels)",
+  tags: ["detect"],
+  ...scoped("detect"),
+  request: {
+    params: z.object({
+      camera_id: z.string().openapi({
+        param: { name: "camera_id", in: "path" },
+        description: "1-64 characters: letters, digits, . _ -",
+        example: "cam-1",
+      }),
+    }),
+    query: z.object({
+      frame_number: queryText("Client frame number (or X-Frame-Number)"),
+      timestamp: queryText(
+        "Capture time: RFC 3339 with Z or ±hh:mm, or integer epoch milliseconds, within server.timestamp_skew_seconds of now (or X-Frame-Timestamp)",
+      ),
+      width: queryText("Raw frames: width (or X-Frame-Width)"),
+      height: queryText("Raw frames: height (or X-Frame-Height)"),
+      pixel_format: queryText(
+        `Raw frames: ${PixelFormatSchema.options.join(", ")} (or X-Pixel-Format)`,
+      ),
+    }),
+    body: {
+      required: true,
+      content: {
+        "image/jpeg": binary("image/jpeg"),
+        "image/png": binary("image/png"),
+        "application/octet-stream": binary("application/octet-stream"),
+      },
+    },
+  },
+  responses: {
+    ...errorResponses([400, 415, 422, 429], { scoped: true, body: true }),
+    200: {
+      description:
+        "The frame's outcome: motion verdict, detections with track ids, faces, events and per-stage timings (docs/RESPONSE.md)",
+      content: { "application/json": { schema: FrameOutcomeSchema } },
+    },
+  },
+});
+
+/** Creates the detect route, `POST /detect/{camera_id}`. */
+export function createDetectHandler(deps: DetectHandlerDeps): OpenAPIHono<FessEnv> {
   const limit = deps.bodyLimitBytes ?? 32 * 1024 * 1024;
   const decoder = deps.frameDecoder ??
     createFrameDecoder({
@@ -54,15 +108,10 @@ export function createDetectHandler(deps: DetectHandlerDeps): Handler {
     });
   const now = deps.now ?? (() => new Date());
 
-  return async (req) => {
-    const url = new URL(req.url);
-    const match = ROUTE.exec(url);
-    if (!match) {
-      throw new NotFoundError(`no route for ${url.pathname}; use POST /detect/{camera_id}`);
-    }
-    requireMethod(req, ["POST"]);
+  const detect = async (req: Request, cameraIdParam: string): Promise<FrameOutcome> => {
     deps.pipeline.assertReady();
-    const cameraId = parseCameraId(match.pathname.groups.camera_id);
+    const url = new URL(req.url);
+    const cameraId = parseCameraId(cameraIdParam);
     const type = mediaType(req);
     if (!type || !(DETECT_CONTENT_TYPES as readonly string[]).includes(type)) {
       throw new UnsupportedMediaTypeError(type, DETECT_CONTENT_TYPES);
@@ -91,7 +140,7 @@ export function createDetectHandler(deps: DetectHandlerDeps): Handler {
     const source: FrameSource = rawSpec ? "raw" : type === "image/png" ? "png" : "jpeg";
     const frame = await decoder.decode(body, source === "raw" ? null : source, rawSpec);
     const decodeMs = performance.now() - t0;
-    const outcome = await deps.pipeline.process({
+    return await deps.pipeline.process({
       cameraId,
       frameNumber,
       timestamp,
@@ -99,8 +148,12 @@ export function createDetectHandler(deps: DetectHandlerDeps): Handler {
       source,
       decodeMs,
     });
-    return jsonResponse(outcome);
   };
+
+  return createRoutes().openapi(
+    detectRoute,
+    async (c) => c.json(await detect(c.req.raw, c.req.valid("param").camera_id), 200),
+  );
 }
 
 function parseFrameNumber(raw: string | null): number | null {

@@ -1,5 +1,5 @@
 /**
- * `/faces`: the face gallery over HTTP (API key required; the router enforces it).
+ * `/faces`: the face gallery over HTTP (scope `faces`).
  *
  * - `GET /faces?offset&limit&include_encoding` — page of faces sorted by id.
  * - `PUT /faces/{face_id}[?overwrite=true]` — enrol from JSON `{encoding, metadata}` or from a
@@ -8,15 +8,19 @@
  * - `GET /faces/{face_id}[?include_encoding=true]`, `DELETE /faces/{face_id}`.
  * - `POST /faces/match` — JSON `{encoding, threshold?}` (one result) or an image (every face).
  *
- * Encodings are returned only when asked for and never logged.
+ * Encodings are returned only when asked for and never logged. `match` is not a face id
+ * (`/faces/match` takes POST only). Bodies accept JSON or an image, so the JSON shape is
+ * validated in the handler with the same zod schemas the routes document (as JSON Schema).
  *
  * @module
  */
-import { z } from "zod";
+import { createRoute, type OpenAPIHono, z } from "@hono/zod-openapi";
+import type { MiddlewareHandler } from "hono";
 import { decodeFloat32LE } from "../shared/cache/codec.ts";
 import {
   BadRequestError,
   ConflictError,
+  MethodNotAllowedError,
   NotFoundError,
   ServiceUnavailableError,
   UnsupportedMediaTypeError,
@@ -26,13 +30,13 @@ import type { FaceGallery, FaceMatch, FaceRecord } from "../shared/faces/gallery
 import { parseFaceId } from "../shared/faces/gallery.ts";
 import type { EncodedFace, FaceImageEncoder } from "../shared/faces/face_types.ts";
 import { FaceMetadataSchema } from "../shared/faces/face_schemas.ts";
-import { jsonResponse, mediaType, readBodyBytes, readJson } from "../shared/http.ts";
+import { mediaType, readBodyBytes, readJson } from "../shared/http.ts";
 import type { ImageFormat } from "../shared/image/decode.ts";
 import type { Logger } from "../shared/logger.ts";
-import { type Handler, requireMethod } from "./router.ts";
+import { createRoutes, errorResponses, type FessEnv, scoped } from "./openapi.ts";
 
-/** Dependencies of {@link createCacheHandler}. */
-export interface CacheHandlerDeps {
+/** Dependencies of {@link createFacesHandler}. */
+export interface FacesHandlerDeps {
   /** The gallery. */
   readonly gallery: FaceGallery;
   /** Face models for image enrolment/matching; without it images get 503. */
@@ -41,8 +45,6 @@ export interface CacheHandlerDeps {
   readonly logger: Logger;
   /** Largest body accepted. Default 10 MiB. */
   readonly bodyLimitBytes?: number;
-  /** Mount prefix. Default `/faces`. */
-  readonly prefix?: string;
 }
 
 const IMAGE_TYPES: Record<string, ImageFormat> = { "image/jpeg": "jpeg", "image/png": "png" };
@@ -96,27 +98,20 @@ function intParam(url: URL, name: string, fallback: number, max: number): number
 }
 
 function pathFaceId(raw: string): string {
-  let decoded: string;
   try {
-    decoded = decodeURIComponent(raw);
-  } catch {
-    throw new BadRequestError("face id is not valid percent-encoding");
-  }
-  try {
-    return parseFaceId(decoded);
+    return parseFaceId(raw);
   } catch (err) {
     throw new BadRequestError((err as Error).message);
   }
 }
 
 function recordJson(r: FaceRecord, encoding?: Float32Array | null) {
-  const out: Record<string, unknown> = {
+  return {
     face_id: r.faceId,
     metadata: r.metadata,
     cached_at: r.cachedAt,
+    ...(encoding ? { encoding: Array.from(encoding) } : {}),
   };
-  if (encoding) out.encoding = Array.from(encoding);
-  return out;
 }
 
 function matchJson(m: FaceMatch) {
@@ -135,14 +130,202 @@ function faceJson(f: EncodedFace) {
   return { bbox: f.bbox, landmarks: f.landmarks, detection_score: f.score };
 }
 
-/** Creates the `/faces` handler. */
-export function createCacheHandler(deps: CacheHandlerDeps): Handler {
-  const prefix = deps.prefix ?? "/faces";
+const FaceSchema = z.object({
+  face_id: z.string(),
+  metadata: FaceMetadataSchema,
+  cached_at: z.string(),
+  encoding: z.array(z.number()).optional().openapi({ description: "Only with include_encoding" }),
+}).openapi("Face");
+
+const MatchSchema = z.object({
+  matched: z.boolean(),
+  face_id: z.string().nullable(),
+  name: z.string().nullable(),
+  authorized: z.boolean(),
+  similarity: z.number().nullable(),
+  threshold: z.number(),
+  metadata: FaceMetadataSchema.nullable(),
+}).openapi("FaceMatch");
+
+const DetectedFaceSchema = z.object({
+  bbox: z.object({ x1: z.number(), y1: z.number(), x2: z.number(), y2: z.number() }),
+  landmarks: z.array(z.object({ x: z.number(), y: z.number() })).readonly(),
+  detection_score: z.number(),
+});
+
+const FaceIdParams = z.object({
+  face_id: z.string().openapi({
+    param: { name: "face_id", in: "path" },
+    description: "1-128 characters: letters, digits, . _ - (not `match`)",
+    example: "alice",
+  }),
+});
+
+const flagParam = (description: string) =>
+  z.string().optional().openapi({ description: `${description} (true/false)` });
+
+const IMAGE_BODY = { schema: { type: "string" as const, contentMediaType: "image/jpeg" } };
+const PNG_BODY = { schema: { type: "string" as const, contentMediaType: "image/png" } };
+
+// JSON Schema of zod schemas whose route also takes images (validated in the handler).
+const jsonBody = (schema: z.ZodType) => ({
+  schema: z.toJSONSchema(schema, { io: "input", unrepresentable: "any" }) as Record<
+    string,
+    unknown
+  >,
+});
+
+/** `/faces/match` takes POST only: other methods on it are 405, not a face called "match". */
+const notMatch: MiddlewareHandler<FessEnv> = async (c, next) => {
+  if (c.req.param("face_id") === "match") throw new MethodNotAllowedError(c.req.method, ["POST"]);
+  await next();
+};
+
+function routes() {
+  const list = createRoute({
+    method: "get",
+    path: "/faces",
+    summary: "List the gallery (sorted by id, paginated)",
+    tags: ["faces"],
+    ...scoped("faces"),
+    request: {
+      query: z.object({
+        offset: z.string().optional().openapi({ description: "Default 0" }),
+        limit: z.string().optional().openapi({ description: `1..${MAX_PAGE}, default 100` }),
+        include_encoding: flagParam("Include each face's 128-D encoding"),
+      }),
+    },
+    responses: {
+      ...errorResponses([400], { scoped: true }),
+      200: {
+        description: "A page of faces",
+        content: {
+          "application/json": {
+            schema: z.object({
+              items: z.array(FaceSchema),
+              total: z.number().int(),
+              offset: z.number().int(),
+              limit: z.number().int(),
+              next_offset: z.number().int().nullable(),
+            }),
+          },
+        },
+      },
+    },
+  });
+  const match = createRoute({
+    method: "post",
+    path: "/faces/match",
+    summary: "Best gallery match for an encoding (JSON), or for every face in an image",
+    tags: ["faces"],
+    ...scoped("faces"),
+    request: {
+      query: z.object({
+        threshold: z.string().optional().openapi({ description: "Cosine similarity, -1..1" }),
+      }),
+      body: {
+        required: true,
+        content: {
+          "application/json": jsonBody(MatchBodySchema),
+          "image/jpeg": IMAGE_BODY,
+          "image/png": PNG_BODY,
+        },
+      },
+    },
+    responses: {
+      ...errorResponses([400, 415, 422], { scoped: true, body: true }),
+      200: {
+        description: "JSON body: one match. Image body: {faces: [...], count, threshold}",
+        content: {
+          "application/json": {
+            schema: z.union([
+              MatchSchema,
+              z.object({
+                faces: z.array(DetectedFaceSchema.extend(MatchSchema.shape)),
+                count: z.number().int(),
+                threshold: z.number(),
+              }),
+            ]),
+          },
+        },
+      },
+    },
+  });
+  const get = createRoute({
+    method: "get",
+    path: "/faces/{face_id}",
+    summary: "Read one face",
+    tags: ["faces"],
+    ...scoped("faces", notMatch),
+    request: {
+      params: FaceIdParams,
+      query: z.object({ include_encoding: flagParam("Include the 128-D encoding") }),
+    },
+    responses: {
+      ...errorResponses([400, 404], { scoped: true }),
+      200: { description: "The face", content: { "application/json": { schema: FaceSchema } } },
+    },
+  });
+  const put = createRoute({
+    method: "put",
+    path: "/faces/{face_id}",
+    summary: "Enrol a face from a JSON encoding or an image holding exactly one face",
+    tags: ["faces"],
+    ...scoped("faces", notMatch),
+    request: {
+      params: FaceIdParams,
+      query: z.object({
+        overwrite: flagParam("Replace an existing face"),
+        name: z.string().optional().openapi({ description: "Image enrolment: name" }),
+        authorized: flagParam("Image enrolment: authorised person"),
+        notes: z.string().optional().openapi({ description: "Image enrolment: notes" }),
+      }),
+      body: {
+        required: true,
+        content: {
+          "application/json": jsonBody(EnrolBodySchema),
+          "image/jpeg": IMAGE_BODY,
+          "image/png": PNG_BODY,
+        },
+      },
+    },
+    responses: {
+      ...errorResponses([400, 409, 415, 422, 507], { scoped: true, body: true }),
+      200: {
+        description: "Replaced (overwrite=true)",
+        content: { "application/json": { schema: EnrolledSchema } },
+      },
+      201: {
+        description: "Created (Location header)",
+        content: { "application/json": { schema: EnrolledSchema } },
+      },
+    },
+  });
+  const remove = createRoute({
+    method: "delete",
+    path: "/faces/{face_id}",
+    summary: "Delete a face",
+    tags: ["faces"],
+    ...scoped("faces", notMatch),
+    request: { params: FaceIdParams },
+    responses: {
+      ...errorResponses([400, 404], { scoped: true }),
+      204: { description: "Deleted" },
+    },
+  });
+  return { list, match, get, put, remove };
+}
+
+const EnrolledSchema = FaceSchema.extend({
+  created: z.boolean(),
+  source: z.enum(["encoding", "image"]),
+  face: DetectedFaceSchema.optional(),
+});
+
+/** Creates the `/faces` routes. */
+export function createFacesHandler(deps: FacesHandlerDeps): OpenAPIHono<FessEnv> {
   const limit = deps.bodyLimitBytes ?? 10 * 1024 * 1024;
   const log = deps.logger.child({ component: "faces_api" });
-  const listPattern = new URLPattern({ pathname: `${prefix}{/}?` });
-  const matchPattern = new URLPattern({ pathname: `${prefix}/match` });
-  const facePattern = new URLPattern({ pathname: `${prefix}/:id` });
   const { gallery } = deps;
 
   const requireEncoder = (): FaceImageEncoder => {
@@ -170,7 +353,7 @@ export function createCacheHandler(deps: CacheHandlerDeps): Handler {
     return t;
   };
 
-  async function list(url: URL): Promise<Response> {
+  async function list(url: URL) {
     const offset = intParam(url, "offset", 0, Number.MAX_SAFE_INTEGER);
     const pageSize = intParam(url, "limit", 100, MAX_PAGE);
     const withEncoding = flag(url.searchParams.get("include_encoding"), "include_encoding") ??
@@ -180,16 +363,16 @@ export function createCacheHandler(deps: CacheHandlerDeps): Handler {
       ? await Promise.all(items.map((r) => gallery.getEncoding(r.faceId)))
       : [];
     const next = offset + items.length < total ? offset + items.length : null;
-    return jsonResponse({
+    return {
       items: items.map((r, i) => recordJson(r, encodings[i])),
       total,
       offset,
       limit: pageSize,
       next_offset: next,
-    });
+    };
   }
 
-  async function enrol(req: Request, url: URL, faceId: string): Promise<Response> {
+  async function enrol(req: Request, url: URL, faceId: string) {
     const overwrite = flag(url.searchParams.get("overwrite"), "overwrite") ?? false;
     const kind = bodyKind(req);
     let encoding: ArrayLike<number>;
@@ -227,29 +410,25 @@ export function createCacheHandler(deps: CacheHandlerDeps): Handler {
       metadata: metadata as never,
       overwrite,
     });
-    log.info("face stored via api", {
-      face_id: faceId,
+    const source = kind === "json" ? "encoding" as const : "image" as const;
+    log.info("face stored via api", { face_id: faceId, created, source });
+    return {
       created,
-      source: kind === "json" ? "encoding" : "image",
-    });
-    return jsonResponse(
-      {
+      body: {
         ...recordJson(record),
         created,
-        source: kind === "json" ? "encoding" : "image",
+        source,
         ...(detected ? { face: faceJson(detected) } : {}),
       },
-      created ? 201 : 200,
-      created ? { location: `${prefix}/${encodeURIComponent(faceId)}` } : undefined,
-    );
+    };
   }
 
-  async function match(req: Request, url: URL): Promise<Response> {
+  async function match(req: Request, url: URL) {
     const kind = bodyKind(req);
     if (kind === "json") {
       const body = await readJson(req, MatchBodySchema, limit);
       const threshold = body.threshold ?? thresholdParam(url);
-      return jsonResponse(matchJson(gallery.match(encodingValues(body.encoding), { threshold })));
+      return matchJson(gallery.match(encodingValues(body.encoding), { threshold }));
     }
     const threshold = thresholdParam(url);
     const encoder = requireEncoder();
@@ -258,38 +437,34 @@ export function createCacheHandler(deps: CacheHandlerDeps): Handler {
       ...faceJson(f),
       ...matchJson(gallery.match(f.encoding, { threshold })),
     }));
-    return jsonResponse({
-      faces: results,
-      count: results.length,
-      threshold: threshold ?? gallery.threshold,
-    });
+    return { faces: results, count: results.length, threshold: threshold ?? gallery.threshold };
   }
 
-  return async (req) => {
-    const url = new URL(req.url);
-    if (listPattern.test(url)) {
-      requireMethod(req, ["GET"]);
-      return await list(url);
-    }
-    if (matchPattern.test(url)) {
-      requireMethod(req, ["POST"]);
-      return await match(req, url);
-    }
-    const m = facePattern.exec(url);
-    if (!m) throw new NotFoundError(`no route for ${url.pathname}`);
-    requireMethod(req, ["GET", "PUT", "DELETE"]);
-    const faceId = pathFaceId(m.pathname.groups.id ?? "");
-    if (req.method === "PUT") return await enrol(req, url, faceId);
-    if (req.method === "DELETE") {
+  const r = routes();
+  const url = (req: Request) => new URL(req.url);
+  return createRoutes()
+    .openapi(r.list, async (c) => c.json(await list(url(c.req.raw)), 200))
+    .openapi(r.match, async (c) => c.json(await match(c.req.raw, url(c.req.raw)), 200))
+    .openapi(r.get, async (c) => {
+      const faceId = pathFaceId(c.req.valid("param").face_id);
+      const record = gallery.get(faceId);
+      if (!record) throw new NotFoundError(`face ${faceId} not found`);
+      const withEncoding = flag(c.req.query("include_encoding") ?? null, "include_encoding") ??
+        false;
+      const encoding = withEncoding ? await gallery.getEncoding(faceId) : null;
+      if (withEncoding && !encoding) throw new NotFoundError(`face ${faceId} not found`);
+      return c.json(recordJson(record, encoding), 200);
+    })
+    .openapi(r.put, async (c) => {
+      const faceId = pathFaceId(c.req.valid("param").face_id);
+      const { created, body } = await enrol(c.req.raw, url(c.req.raw), faceId);
+      return created
+        ? c.json(body, 201, { location: `/faces/${encodeURIComponent(faceId)}` })
+        : c.json(body, 200);
+    })
+    .openapi(r.remove, async (c) => {
+      const faceId = pathFaceId(c.req.valid("param").face_id);
       if (!(await gallery.delete(faceId))) throw new NotFoundError(`face ${faceId} not found`);
-      return new Response(null, { status: 204 });
-    }
-    const record = gallery.get(faceId);
-    if (!record) throw new NotFoundError(`face ${faceId} not found`);
-    const withEncoding = flag(url.searchParams.get("include_encoding"), "include_encoding") ??
-      false;
-    const encoding = withEncoding ? await gallery.getEncoding(faceId) : null;
-    if (withEncoding && !encoding) throw new NotFoundError(`face ${faceId} not found`);
-    return jsonResponse(recordJson(record, encoding));
-  };
+      return c.body(null, 204);
+    });
 }

@@ -3,9 +3,9 @@
  *
  * @module
  */
+import { createRoute, type OpenAPIHono, z } from "@hono/zod-openapi";
 import type { Registry } from "prom-client";
-import { NotFoundError } from "../shared/errors.ts";
-import { type Handler, requireMethod } from "./router.ts";
+import { createRoutes, errorResponses, type FessEnv } from "./openapi.ts";
 
 /** Dependencies of {@link createMetricsHandler}. */
 export interface MetricsHandlerDeps {
@@ -14,15 +14,28 @@ export interface MetricsHandlerDeps {
   readonly beforeScrape?: () => unknown;
 }
 
-/** Creates the metrics handler, mounted at `/metrics`. */
-export function createMetricsHandler(deps: MetricsHandlerDeps): Handler {
-  return async (req) => {
-    if (new URL(req.url).pathname !== "/metrics") throw new NotFoundError("no route here");
-    requireMethod(req, ["GET", "HEAD"]);
+const metricsRoute = createRoute({
+  method: "get",
+  path: "/metrics",
+  summary: "Prometheus metrics (text exposition format)",
+  tags: ["metrics"],
+  responses: {
+    200: {
+      description: "Prometheus text format",
+      content: { "text/plain": { schema: z.string() } },
+    },
+    ...errorResponses([]),
+  },
+});
+
+/** Creates the metrics route. */
+export function createMetricsHandler(deps: MetricsHandlerDeps): OpenAPIHono<FessEnv> {
+  return createRoutes().openapi(metricsRoute, async (c) => {
     await deps.beforeScrape?.();
     const body = await deps.registry.metrics();
-    return new Response(req.method === "HEAD" ? null : body, {
-      headers: { "content-type": deps.registry.contentType, "cache-control": "no-store" },
+    return c.text(body, 200, {
+      "content-type": deps.registry.contentType,
+      "cache-control": "no-store",
     });
-  };
+  });
 }

@@ -10,11 +10,11 @@
 #
 # Environment (all optional):
 #   FESS_CACHE_DIR               jar cache root (default ~/.cache/fess); jars go to kafka-<version>/
-#   FESS_KAFKA_DATA_DIR          storage, config, pid and log (default <repo>/.data/kafka)
-#   FESS_KAFKA_PORT              client port (default 9092)
-#   FESS_KAFKA_CONTROLLER_PORT   KRaft controller port (default 9093)
-#   FESS_KAFKA_HEAP              JVM heap (default 512m)
-#   FESS_KAFKA_START_TIMEOUT     seconds `start` waits for readiness (default 90)
+#   LOCAL_KAFKA_DATA_DIR         storage, config, pid and log (default <repo>/.data/kafka)
+#   LOCAL_KAFKA_PORT             client port (default 9092)
+#   LOCAL_KAFKA_CONTROLLER_PORT  KRaft controller port (default 9093)
+#   LOCAL_KAFKA_HEAP             JVM heap (default 512m)
+#   LOCAL_KAFKA_START_TIMEOUT    seconds `start` waits for readiness (default 90)
 #
 # Kafka 3.9.x is pinned on purpose: kafkajs 2.2.4 speaks request versions that Kafka 4.x removed.
 set -euo pipefail
@@ -27,11 +27,11 @@ RELOAD4J_VERSION=1.2.25
 REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 CACHE_ROOT="${FESS_CACHE_DIR:-${HOME:-/tmp}/.cache/fess}"
 KAFKA_HOME="$CACHE_ROOT/kafka-$KAFKA_VERSION"
-DATA_DIR="${FESS_KAFKA_DATA_DIR:-$REPO_ROOT/.data/kafka}"
-PORT="${FESS_KAFKA_PORT:-9092}"
-CONTROLLER_PORT="${FESS_KAFKA_CONTROLLER_PORT:-9093}"
-HEAP="${FESS_KAFKA_HEAP:-512m}"
-START_TIMEOUT="${FESS_KAFKA_START_TIMEOUT:-90}"
+DATA_DIR="${LOCAL_KAFKA_DATA_DIR:-$REPO_ROOT/.data/kafka}"
+PORT="${LOCAL_KAFKA_PORT:-9092}"
+CONTROLLER_PORT="${LOCAL_KAFKA_CONTROLLER_PORT:-9093}"
+HEAP="${LOCAL_KAFKA_HEAP:-512m}"
+START_TIMEOUT="${LOCAL_KAFKA_START_TIMEOUT:-90}"
 HOST=127.0.0.1
 PID_FILE="$DATA_DIR/kafka.pid"
 LOG_FILE="$DATA_DIR/kafka.log"

@@ -120,6 +120,7 @@ const FacesSchema = z.strictObject({
   reverify_seconds: num(z.number().min(0)).default(10),
   retry_seconds: num(z.number().min(0)).default(1),
   max_searches_per_frame: int(1).default(4),
+  allow_plaintext_encodings: bool().default(false),
 }).prefault({});
 
 /** Multi-object tracker (ByteTrack-style), one per camera. */
@@ -175,14 +176,21 @@ const KafkaSchema = z.strictObject({
     face: z.string().min(1).default("face.recognition.events"),
     alert: z.string().min(1).default("alert.events"),
     system: z.string().min(1).default("system.status.events"),
+    dead_letter: z.string().min(1).default("fess.dead_letter"),
   }).prefault({}),
   acks: z.preprocess((v) => (typeof v === "number" ? String(v) : v), z.enum(["0", "1", "all"]))
     .default("all"),
   compression: z.enum(["none", "gzip", "snappy"]).default("none"),
-  batch_bytes: int(1).default(16_384),
+  batch_bytes: int(1).default(262_144),
   linger_ms: int(0).default(10),
+  max_in_flight: int(1, 16).default(1),
   retries: int(0).default(5),
   queue_max: int(1).default(10_000),
+  fsync: z.enum(["always", "batch", "none"]).default("batch"),
+  max_event_bytes: int(1024).default(900_000),
+  max_backlog_age_ms: int(1).default(2_000),
+  wal_segment_bytes: int(65_536).default(16 * 1024 * 1024),
+  wal_max_bytes: int(1_048_576).default(1024 * 1024 * 1024),
   create_topics: bool().default(true),
   topic_partitions: int(1).default(3),
   replication_factor: int(1).default(1),
@@ -196,7 +204,61 @@ const KafkaSchema = z.strictObject({
   }).prefault({}),
 }).prefault({});
 
+/** What an API key may do. `admin` may do everything. */
+export const API_KEY_SCOPES = ["detect", "faces", "events", "admin"] as const;
+
+/** One API key with its scopes. */
+export type ApiKeyScope = (typeof API_KEY_SCOPES)[number];
+
+const ApiKeyEntrySchema = z.strictObject({
+  key: z.string().min(16, "API keys must be at least 16 characters"),
+  scopes: z.array(z.enum(API_KEY_SCOPES))
+    .min(1, "a key needs at least one scope (env form: name:scope+scope:key)")
+    .default(["admin"]),
+  name: z.string().min(1).max(64).optional(),
+});
+
+/**
+ * Env spellings of `server.api_keys`: a JSON array, or a comma list whose entries are a plain
+ * key (scope admin, the historical form) or `name:scope+scope:key`.
+ */
+function parseApiKeysString(s: string): unknown {
+  if (s.startsWith("[")) {
+    try {
+      return JSON.parse(s);
+    } catch {
+      return s; // reported by the schema as "expected array"
+    }
+  }
+  return s.split(",").map((p) => p.trim()).filter((p) => p !== "").map((entry) => {
+    const first = entry.indexOf(":");
+    if (first < 0) return entry;
+    const second = entry.indexOf(":", first + 1);
+    if (second < 0) return { key: entry, scopes: [] }; // rejected: name:scopes:key expected
+    return {
+      name: entry.slice(0, first),
+      scopes: entry.slice(first + 1, second).split("+").filter((x) => x !== ""),
+      key: entry.slice(second + 1),
+    };
+  });
+}
+
+const ApiKeysSchema = z.preprocess(
+  (v) => {
+    const entries = typeof v === "string" ? parseApiKeysString(v.trim()) : v;
+    // A bare string (YAML list item or plain env entry) is an admin key.
+    return Array.isArray(entries)
+      ? entries.map((e) => (typeof e === "string" ? { key: e } : e))
+      : entries;
+  },
+  z.array(ApiKeyEntrySchema),
+).transform((keys) =>
+  keys.map((k, i) => ({ key: k.key, scopes: k.scopes, name: k.name ?? `key-${i + 1}` }))
+);
+
 const ServerSchema = z.strictObject({
+  port: int(0, 65535).default(8080),
+  host: z.string().min(1).default("0.0.0.0"),
   body_limit_bytes: int(1).default(16 * 1024 * 1024),
   // 8K UHD: the largest frame a camera sends; checked from the header before decoding.
   max_frame_pixels: int(1, 16384 * 16384).default(7680 * 4320),
@@ -204,10 +266,16 @@ const ServerSchema = z.strictObject({
   // One 8K frame's worth of pixels decoding at once; many small frames fit beside each other.
   max_decode_pixels: int(1, 16384 * 16384).default(7680 * 4320),
   max_queued_decodes: int(0, 100_000).default(8),
-  api_keys: list(z.string().min(16, "API keys must be at least 16 characters")).default([]),
   max_cameras: int(1, 100_000).default(256),
   timestamp_skew_seconds: int(1).default(86_400),
   instance_id: optionalString().describe("replica name sent as X-Fess-Instance; default host name"),
+  api_keys: ApiKeysSchema.default([]),
+  cors: list(z.string().min(1)).default([]),
+  read_timeout_ms: int(1).default(10_000),
+  min_body_bytes_per_second: int(1).default(65_536),
+  idle_timeout_ms: int(1).default(60_000),
+  max_inflight: int(1).default(256),
+  shutdown_grace_ms: int(0).default(10_000),
 }).prefault({});
 
 const HealthSchema = z.strictObject({
@@ -266,14 +334,29 @@ export const SECRET_KEYS: readonly string[] = [
   "server.api_keys",
 ];
 
-/** Variables with the `FESS_` prefix that are not settings. */
-const NON_SETTING_VARS = new Set([
+/**
+ * Variables with the `FESS_` prefix that are not settings (paths and tools of the test and
+ * development scripts). Any other `FESS_*` variable must name a setting, or the start stops.
+ */
+export const NON_SETTING_VARS: ReadonlySet<string> = new Set([
   "FESS_CONFIG_FILE",
   "FESS_MEDIA_DIR",
   "FESS_CACHE_DIR",
   "FESS_MODELS_DIR",
   "FESS_PYTHON",
+  "FESS_PY_VENV",
+  "FESS_COVERAGE_MIN",
+  "FESS_TEST_ONNX_BACKEND",
+  "FESS_BENCH_EVENTS",
+  "FESS_BENCH_PACED_RATE",
 ]);
+
+/** Short variables that set a setting (conventional names shared with scripts and hosts). */
+const ENV_ALIASES: Readonly<Record<string, string>> = {
+  FESS_MODELS_DIR: "detector.models_dir",
+  PORT: "server.port",
+  HOST: "server.host",
+};
 
 /** One problem in a configuration. */
 export interface ConfigIssue {
@@ -382,28 +465,27 @@ export function loadConfig(
   }
 
   const fromEnv: Tree = {};
-  // FESS_MODELS_DIR is the documented short name shared with the test scripts.
-  const aliases: Record<string, string> = { FESS_MODELS_DIR: "detector.models_dir" };
+  const known = schemaPaths();
   const assign = (key: string, value: string, source: string) => {
     setPath(fromEnv, key.split("."), value);
     sources.set(key, source);
   };
-  for (const [varName, key] of Object.entries(aliases)) {
+  for (const [varName, key] of Object.entries(ENV_ALIASES)) {
     const value = env[varName];
     if (value !== undefined) assign(key, value, `env ${varName}`);
   }
   for (const [name, raw] of Object.entries(env)) {
     if (!name.startsWith("FESS_") || NON_SETTING_VARS.has(name)) continue;
-    let varName = name;
+    const varName = name.endsWith("_FILE") ? name.slice(0, -"_FILE".length) : name;
+    const key = keyOf(varName);
+    if (!isSettingKey(key, known)) {
+      issues.push({ key, source: `env ${name}`, message: unknownVariable(varName) });
+      continue;
+    }
     let value = raw;
-    if (name.endsWith("_FILE")) {
-      varName = name.slice(0, -"_FILE".length);
+    if (varName !== name) {
       if (env[varName] !== undefined) {
-        issues.push({
-          key: keyOf(varName),
-          source: `env ${name}`,
-          message: `both ${varName} and ${name} are set`,
-        });
+        issues.push({ key, source: `env ${name}`, message: `both ${varName} and ${name} are set` });
         continue;
       }
       try {
@@ -411,15 +493,13 @@ export function loadConfig(
       } catch (err) {
         const reason = err instanceof Deno.errors.NotFound ? "file not found" : errorMessage(err);
         issues.push({
-          key: keyOf(varName),
+          key,
           source: `env ${name}`,
           message: `cannot read secret file ${raw}: ${reason}`,
         });
         continue;
       }
     }
-    const key = keyOf(varName);
-    if (!varName.includes("__") && !TOP_LEVEL_KEYS.has(key)) continue; // not a setting, e.g. FESS_KAFKA_BROKERS of test scripts
     assign(key, value, `env ${name}`);
   }
 
@@ -433,7 +513,12 @@ export function loadConfig(
       if (unknownKeys.length > 0) {
         for (const k of unknownKeys) {
           const key = [...path, k].join(".");
-          issues.push({ key, source: sourceOf(sources, key), message: "unknown setting" });
+          const near = nearest(key, settingPathsAndGroups());
+          issues.push({
+            key,
+            source: sourceOf(sources, key),
+            message: `unknown setting${near ? `; did you mean ${near}?` : ""}`,
+          });
         }
         continue;
       }
@@ -446,11 +531,92 @@ export function loadConfig(
       issues.push({ key, source, message: issue.message + shown });
     }
   }
+  if (result.success) issues.push(...productionIssues(result.data, sources));
   if (issues.length > 0) throw new ConfigError(issues);
   return result.data!;
 }
 
-const TOP_LEVEL_KEYS = new Set(Object.keys(ConfigSchema.shape));
+/** What `environment: production` requires beyond the schema: keys, and encrypted faces. */
+function productionIssues(config: Config, sources: Map<string, string>): ConfigIssue[] {
+  if (config.environment !== "production") return [];
+  const out: ConfigIssue[] = [];
+  const why = `environment is production (${sourceOf(sources, "environment")})`;
+  if (config.server.api_keys.length === 0) {
+    out.push({
+      key: "server.api_keys",
+      source: sourceOf(sources, "server.api_keys"),
+      message: `${why}: at least one API key is required ` +
+        `(FESS_SERVER__API_KEYS, FESS_SERVER__API_KEYS_FILE or server.api_keys)`,
+    });
+  }
+  if (!config.faces.encryption_key && !config.faces.allow_plaintext_encodings) {
+    out.push({
+      key: "faces.encryption_key",
+      source: sourceOf(sources, "faces.encryption_key"),
+      message: `${why}: face encodings must be encrypted at rest; set ` +
+        `FESS_FACES__ENCRYPTION_KEY (base64 of 32 bytes, e.g. \`openssl rand -base64 32\`) ` +
+        `or opt out with FESS_FACES__ALLOW_PLAINTEXT_ENCODINGS=true`,
+    });
+  }
+  return out;
+}
+
+function settingPathsAndGroups(): string[] {
+  const out = new Set<string>();
+  for (const key of settingKeys()) {
+    const parts = key.split(".");
+    for (let i = 1; i <= parts.length; i++) out.add(parts.slice(0, i).join("."));
+  }
+  return [...out];
+}
+
+/** Whether `key` (dotted) names a setting, or an entry of a map-valued setting. */
+function isSettingKey(key: string, { leaves, maps }: SchemaPaths): boolean {
+  return leaves.has(key) ||
+    [...maps].some((m) => key.startsWith(m + ".") && key.length > m.length + 1);
+}
+
+/** Message for a `FESS_*` variable that names no setting, with the nearest real name. */
+function unknownVariable(varName: string): string {
+  const candidates = [...settingKeys().map(envName), ...NON_SETTING_VARS];
+  // `FESS_REDIS_HOST`: nesting needs a double underscore; compare with it collapsed first.
+  const collapsed = (n: string) => n.replace(/__/g, "_");
+  const exact = candidates.find((c) => collapsed(c) === collapsed(varName));
+  if (exact) {
+    return `unknown setting: ${varName} is not a FESS variable; did you mean ${exact}? ` +
+      `(nesting uses a double underscore: FESS_REDIS__HOST sets redis.host)`;
+  }
+  const near = nearest(varName, candidates);
+  return `unknown setting: ${varName} is not a FESS variable` +
+    (near ? `; did you mean ${near}?` : "");
+}
+
+/** The closest candidate by edit distance, when close enough to be a plausible typo. */
+function nearest(word: string, candidates: readonly string[]): string | undefined {
+  let best: string | undefined;
+  let bestDistance = Infinity;
+  for (const c of candidates) {
+    const d = editDistance(word.toLowerCase(), c.toLowerCase());
+    if (d < bestDistance) [best, bestDistance] = [c, d];
+  }
+  return bestDistance <= Math.max(2, Math.floor(word.length / 8)) ? best : undefined;
+}
+
+function editDistance(a: string, b: string): number {
+  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const row = [i];
+    for (let j = 1; j <= b.length; j++) {
+      row[j] = Math.min(
+        prev[j]! + 1,
+        row[j - 1]! + 1,
+        prev[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1),
+      );
+    }
+    prev = row;
+  }
+  return prev[b.length]!;
+}
 
 /**
  * Adds the `settings` of each camera in `cameras_path` (the sidecar's `cameras.yaml`) to
@@ -511,6 +677,8 @@ function sourceOf(sources: Map<string, string>, key: string): string {
     const s = sources.get(k);
     if (s) return s;
   }
+  // A group (e.g. an unknown top-level key) takes the source of what was set inside it.
+  for (const [k, s] of sources) if (k.startsWith(key + ".")) return s;
   return "default";
 }
 
@@ -536,6 +704,8 @@ export function redactConfig(config: Config): Record<string, unknown> {
     if (value === undefined || value === null) continue;
     if (key === "redis.url" && typeof value === "string") {
       setPath(copy, path, maskUrl(value));
+    } else if (key === "server.api_keys" && Array.isArray(value)) {
+      setPath(copy, path, value.map((k) => ({ ...k, key: "[redacted]" })));
     } else if (Array.isArray(value)) {
       setPath(copy, path, value.map(() => "[redacted]"));
     } else setPath(copy, path, "[redacted]");
@@ -555,17 +725,31 @@ function maskUrl(raw: string): string {
 
 /** Every setting's dotted path, for docs and the example-file tests. */
 export function settingKeys(): string[] {
-  const keys: string[] = [];
+  return [...schemaPaths().leaves];
+}
+
+interface SchemaPaths {
+  readonly leaves: ReadonlySet<string>;
+  readonly maps: ReadonlySet<string>;
+}
+
+/** Leaf setting paths, and the paths of map-valued settings (any sub-key is a setting). */
+function schemaPaths(): SchemaPaths {
+  const leaves = new Set<string>();
+  const maps = new Set<string>();
   const walk = (schema: z.ZodType, prefix: string) => {
     const inner = unwrap(schema);
-    if (inner instanceof z.ZodObject && !(prefix.endsWith("class_thresholds"))) {
+    if (inner instanceof z.ZodObject) {
       for (const [k, v] of Object.entries(inner.shape)) {
         walk(v as z.ZodType, prefix ? `${prefix}.${k}` : k);
       }
-    } else keys.push(prefix);
+      return;
+    }
+    leaves.add(prefix);
+    if (inner instanceof z.ZodRecord) maps.add(prefix);
   };
   walk(ConfigSchema, "");
-  return keys;
+  return { leaves, maps };
 }
 
 function unwrap(schema: z.ZodType): z.ZodType {

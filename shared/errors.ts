@@ -1,8 +1,9 @@
 /**
  * The one error hierarchy of FESS. Every failure that can reach a client is a {@link FessError}
  * carrying its HTTP status, a stable machine-readable `code`, and whether retrying may help
- * (`retriable`, as in kafkajs). `functions/router.ts` turns them into `{error, detail}` bodies
- * in one place.
+ * (`retriable`, as in kafkajs). {@link errorResponse} is the one place they become
+ * `{error, code, detail}` JSON responses (the HTTP app's `onError` and the connection guard's
+ * 408 both use it).
  *
  * @module
  */
@@ -15,7 +16,7 @@ export interface FessErrorOptions {
   readonly cause?: unknown;
   /** Whether the same request may succeed later. */
   readonly retriable?: boolean;
-  /** Seconds after which a retry is reasonable: sent as `Retry-After`. */
+  /** Seconds after which a retry may succeed (sent as `Retry-After`). */
   readonly retryAfterSeconds?: number;
 }
 
@@ -29,7 +30,7 @@ export class FessError extends Error {
   readonly retriable: boolean;
   /** Structured detail for the response body. */
   readonly detail: unknown;
-  /** `Retry-After` seconds, when the server knows when to come back. */
+  /** Seconds after which a retry may succeed, when known. */
   readonly retryAfterSeconds: number | undefined;
 
   constructor(status: number, code: string, message: string, options: FessErrorOptions = {}) {
@@ -57,6 +58,13 @@ export class UnauthorizedError extends FessError {
   }
 }
 
+/** 403: the API key is valid but lacks the scope this route needs. */
+export class ForbiddenError extends FessError {
+  constructor(message: string, options?: FessErrorOptions) {
+    super(403, "forbidden", message, options);
+  }
+}
+
 /** 404: no such route or resource. */
 export class NotFoundError extends FessError {
   constructor(message: string, options?: FessErrorOptions) {
@@ -73,6 +81,13 @@ export class MethodNotAllowedError extends FessError {
       detail: { allow },
     });
     this.allow = allow;
+  }
+}
+
+/** 408: the client sent its request headers or body too slowly. */
+export class RequestTimeoutError extends FessError {
+  constructor(message: string, options?: FessErrorOptions) {
+    super(408, "request_timeout", message, { retriable: true, ...options });
   }
 }
 
@@ -125,6 +140,22 @@ export class ServiceUnavailableError extends FessError {
   }
 }
 
+/** 503: the server is at its limit of requests in flight; retry after `Retry-After`. */
+export class OverloadedError extends FessError {
+  constructor(limit: number) {
+    super(
+      503,
+      "overloaded",
+      `the server is handling its limit of ${limit} requests; retry shortly`,
+      {
+        retriable: true,
+        retryAfterSeconds: 1,
+        detail: { max_inflight: limit },
+      },
+    );
+  }
+}
+
 /** 500: a bug or an unexpected failure; its message is not shown to clients. */
 export class InternalError extends FessError {
   constructor(message = "internal error", options?: FessErrorOptions) {
@@ -145,4 +176,36 @@ export function toFessError(err: unknown): FessError {
 export function errorMessage(err: unknown, maxLength?: number): string {
   const text = err instanceof Error ? err.message : String(err);
   return maxLength !== undefined && text.length > maxLength ? text.slice(0, maxLength) + "…" : text;
+}
+
+/** The JSON body of every error response. */
+export interface ErrorBody {
+  /** What went wrong, for people. */
+  readonly error: string;
+  /** Stable machine-readable code. */
+  readonly code: string;
+  /** Structured detail, or null. */
+  readonly detail: unknown;
+}
+
+/** The body for `err`: internal failures never show their message. */
+export function errorBody(err: FessError): ErrorBody {
+  return {
+    error: err.status >= 500 && err.code === "internal_error" ? "internal error" : err.message,
+    code: err.code,
+    detail: err.detail ?? null,
+  };
+}
+
+/** The one rendering of an error as an HTTP response, with its protocol headers. */
+export function errorResponse(err: FessError): Response {
+  const headers = new Headers({ "content-type": "application/json; charset=utf-8" });
+  if (err instanceof MethodNotAllowedError) headers.set("allow", err.allow.join(", "));
+  if (err.status === 401) headers.set("www-authenticate", 'Bearer realm="fess"');
+  if (err.retryAfterSeconds !== undefined) {
+    headers.set("retry-after", String(Math.max(0, Math.ceil(err.retryAfterSeconds))));
+  }
+  // A request cut mid-body leaves unread bytes on the connection: do not reuse it.
+  if (err.status === 408 || err.status === 413) headers.set("connection", "close");
+  return new Response(JSON.stringify(errorBody(err)), { status: err.status, headers });
 }

@@ -13,6 +13,26 @@ import { CameraIdSchema } from "./camera_id.ts";
 /** Version of the event schemas; bump on breaking changes. */
 export const SCHEMA_VERSION = 1;
 
+/**
+ * Per-field size limits: together they keep every event far below the Kafka record limit
+ * (`kafka.max_event_bytes`), so an oversized event is refused at the door with the field that
+ * is too big rather than by the broker after it was accepted.
+ */
+export const EVENT_LIMITS = Object.freeze({
+  /** Detections in one event. */
+  detections: 1_000,
+  /** UTF-8 bytes of a system-status `detail` object as JSON. */
+  detailBytes: 64 * 1024,
+  /** Characters of a class name. */
+  className: 64,
+  /** Characters of a face id. */
+  faceId: 128,
+  /** Characters of a person's name. */
+  name: 256,
+  /** Characters of an alert message. */
+  message: 1_024,
+});
+
 /** Every event type FESS publishes. */
 export const EVENT_TYPES = [
   "motion_detection",
@@ -45,7 +65,7 @@ export type BoundingBox = z.infer<typeof BoundingBoxSchema>;
 /** One detected object. */
 export const DetectionSchema = z.object({
   class_id: z.number().int().nonnegative(),
-  class_name: z.string().min(1),
+  class_name: z.string().min(1).max(EVENT_LIMITS.className),
   score: z.number().min(0).max(1),
   bbox: BoundingBoxSchema,
   /** Id of the object's track on this camera; null or absent: not (yet) a confirmed track. */
@@ -91,7 +111,7 @@ export const MotionDetectionEventSchema = z.object({
   ...base,
   event_type: z.literal("motion_detection"),
   motion_score: z.number().min(0).max(1),
-  detections: z.array(DetectionSchema),
+  detections: z.array(DetectionSchema).max(EVENT_LIMITS.detections),
   frame_width: z.number().int().positive(),
   frame_height: z.number().int().positive(),
   inference_ms: z.number().nonnegative().optional(),
@@ -108,8 +128,8 @@ export const FaceRecognitionEventSchema = z.object({
   bbox: BoundingBoxSchema,
   landmarks: z.array(PointSchema).length(5).optional(),
   detection_score: z.number().min(0).max(1),
-  face_id: z.string().min(1).nullable(),
-  name: z.string().nullable(),
+  face_id: z.string().min(1).max(EVENT_LIMITS.faceId).nullable(),
+  name: z.string().max(EVENT_LIMITS.name).nullable(),
   similarity: z.number().min(-1).max(1),
   authorized: z.boolean(),
   /** Track of the person whose box held the face (published when its identity is new). */
@@ -127,9 +147,9 @@ export const AlertEventSchema = z.object({
   event_type: z.literal("alert"),
   alert_type: z.string().min(1).max(64),
   severity: z.enum(SEVERITIES),
-  message: z.string().min(1).max(1024),
-  detections: z.array(DetectionSchema).default([]),
-  face_id: z.string().min(1).nullable().optional(),
+  message: z.string().min(1).max(EVENT_LIMITS.message),
+  detections: z.array(DetectionSchema).max(EVENT_LIMITS.detections).default([]),
+  face_id: z.string().min(1).max(EVENT_LIMITS.faceId).nullable().optional(),
   /** The camera rule that fired (absent for alerts not raised by a rule). */
   rule_id: z.string().min(1).max(64).optional(),
   /** Track that fired it. */
@@ -152,13 +172,29 @@ export const AlertEventSchema = z.object({
 /** An alert event. */
 export type AlertEvent = z.infer<typeof AlertEventSchema>;
 
+function jsonBytes(value: unknown): number {
+  try {
+    return new TextEncoder().encode(JSON.stringify(value) ?? "").length;
+  } catch {
+    return Infinity; // cyclic or BigInt: never publishable
+  }
+}
+
 /** Periodic or on-change status of one component (detector, publisher...). */
 export const SystemStatusEventSchema = z.object({
   ...base,
   event_type: z.literal("system_status"),
   component: z.string().min(1).max(64),
   status: z.enum(["healthy", "degraded", "unhealthy"]),
-  detail: z.record(z.string(), z.unknown()).default({}),
+  detail: z.record(z.string(), z.unknown()).superRefine((detail, ctx) => {
+    const size = jsonBytes(detail);
+    if (size > EVENT_LIMITS.detailBytes) {
+      ctx.addIssue({
+        code: "custom",
+        message: `detail is ${size} bytes as JSON; the limit is ${EVENT_LIMITS.detailBytes}`,
+      });
+    }
+  }).default({}),
 });
 /** A system-status event. */
 export type SystemStatusEvent = z.infer<typeof SystemStatusEventSchema>;

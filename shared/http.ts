@@ -1,7 +1,7 @@
 /**
  * Small HTTP helpers shared by the handlers: JSON responses, bounded body reads and
  * schema-validated JSON bodies. Errors are thrown as {@link FessError}s and rendered by the
- * router.
+ * app's one error handler (`functions/api.ts`).
  *
  * @module
  */
@@ -23,15 +23,11 @@ export function mediaType(req: Request): string | null {
 }
 
 /**
- * Reads the whole body, refusing more than `limitBytes` with a 413 — checked against
- * `Content-Length` first, then counted while streaming so a lying or chunked client cannot
- * make the server buffer more.
+ * Reads the whole body, refusing more than `limitBytes` (a route's own limit, below the
+ * server's) with a 413, counted while streaming. The declared `Content-Length` and the read
+ * deadline are checked once, by the body guard middleware, before any handler runs.
  */
 export async function readBodyBytes(req: Request, limitBytes: number): Promise<Uint8Array> {
-  const declared = req.headers.get("content-length");
-  if (declared !== null && Number(declared) > limitBytes) {
-    throw new PayloadTooLargeError(limitBytes);
-  }
   if (req.body === null) return new Uint8Array(0);
   const chunks: Uint8Array[] = [];
   let total = 0;

@@ -22,6 +22,10 @@ export interface FessMetrics {
   readonly faceCacheHits: Counter;
   readonly faceCacheMisses: Counter;
   readonly kafkaEventsSent: Counter<"topic" | "status">;
+  readonly kafkaDeadLetters: Counter<"topic" | "reason">;
+  readonly kafkaOldestUndeliveredSeconds: Gauge;
+  readonly kafkaWalBytes: Gauge;
+  readonly kafkaWalRecords: Gauge;
   readonly activeCameras: Gauge;
   readonly fps: Gauge<"camera_id">;
   readonly cacheWriteFailures: Counter<"reason">;
@@ -101,8 +105,29 @@ export function createMetrics(options: MetricsOptions = {}): FessMetrics {
     }),
     kafkaEventsSent: new Counter({
       name: "fess_kafka_events_sent_total",
-      help: "Events handed to Kafka, by topic and outcome (sent, failed, spooled)",
+      help: "Events handed to Kafka, by topic and outcome (sent, dead_lettered)",
       labelNames: ["topic", "status"] as const,
+      registers,
+    }),
+    kafkaDeadLetters: new Counter({
+      name: "fess_kafka_dead_letters_total",
+      help: "Events the broker refused for good, written to the dead-letter file, by reason",
+      labelNames: ["topic", "reason"] as const,
+      registers,
+    }),
+    kafkaOldestUndeliveredSeconds: new Gauge({
+      name: "fess_kafka_oldest_undelivered_age_seconds",
+      help: "Age of the oldest accepted event not yet delivered (0 when none)",
+      registers,
+    }),
+    kafkaWalBytes: new Gauge({
+      name: "fess_kafka_wal_bytes",
+      help: "Bytes in the event write-ahead log's live segments",
+      registers,
+    }),
+    kafkaWalRecords: new Gauge({
+      name: "fess_kafka_wal_records",
+      help: "Accepted events in the write-ahead log not yet delivered",
       registers,
     }),
     activeCameras: new Gauge({

@@ -177,7 +177,7 @@ Deno.test("compose runs the sidecar on a mounted cameras.yaml with the detector'
   assert.equal(cameras.build.dockerfile, "cameras/Dockerfile");
   assert.ok(cameras.volumes.includes("./cameras.yaml:/config/cameras.yaml:ro"));
   assert.deepEqual(cameras.secrets, ["fess_api_keys"]);
-  assert.deepEqual(cameras.depends_on, ["haproxy"], "frames go through the load balancer");
+  assert.deepEqual(cameras.depends_on, ["haproxy"]);
   // The command line the container runs parses, with the example file as cameras.yaml.
   const example = Deno.readTextFileSync(new URL("cameras.example.yaml", root));
   const cmd = parseCli(cameras.command, {

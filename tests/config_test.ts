@@ -14,7 +14,7 @@ Deno.test("defaults fill every setting when no source is given", () => {
   assert.equal(c.redis.port, 6379);
   assert.equal(c.redis.connect_timeout_ms, 5000);
   assert.equal(c.kafka.acks, "all");
-  assert.equal(c.kafka.batch_bytes, 16384);
+  assert.equal(c.kafka.batch_bytes, 262144);
   assert.equal(c.kafka.linger_ms, 10);
   assert.equal(c.detector.backend, "auto");
   assert.equal(c.redis.host, undefined);
@@ -131,7 +131,7 @@ Deno.test("a bad secret value is never echoed in the error", () => {
     assert.fail("expected ConfigError");
   } catch (e) {
     assert.ok(e instanceof ConfigError);
-    assert.equal(e.issues[0]!.key, "server.api_keys.0");
+    assert.equal(e.issues[0]!.key, "server.api_keys.0.key");
     assert.doesNotMatch(e.message, /too-short-key/);
   }
 });
@@ -191,6 +191,131 @@ Deno.test(".env.example names every setting's variable and no other", () => {
     .filter((n) => n !== "FESS_CONFIG_FILE" && n !== "FESS_MODELS_DIR")
     .map((n) => n.replace(/__PERSON$/, ""));
   assert.deepEqual(names.sort(), settingKeys().map(envName).sort());
+});
+
+function configError(fn: () => unknown): ConfigError {
+  try {
+    fn();
+  } catch (e) {
+    if (e instanceof ConfigError) return e;
+    throw e;
+  }
+  throw new Error("expected a ConfigError");
+}
+
+Deno.test("a single-underscore variable stops the start, naming it and the real name", () => {
+  const e = configError(() => loadConfig({ FESS_REDIS_HOST: "cache", FESS_KAFKA_BROKERS: "k:1" }));
+  assert.equal(e.issues.length, 2);
+  assert.match(e.message, /env FESS_REDIS_HOST\): .*did you mean FESS_REDIS__HOST\?/);
+  assert.match(e.message, /env FESS_KAFKA_BROKERS\): .*did you mean FESS_KAFKA__BROKERS\?/);
+});
+
+Deno.test("a misspelt variable is refused with the nearest setting's variable", () => {
+  const e = configError(() => loadConfig({ FESS_REDIS__HSOT: "cache" }));
+  assert.equal(e.issues[0]!.source, "env FESS_REDIS__HSOT");
+  assert.match(e.issues[0]!.message, /did you mean FESS_REDIS__HOST\?/);
+  const far = configError(() => loadConfig({ FESS_SOMETHING_ELSE: "1" }));
+  assert.match(far.issues[0]!.message, /FESS_SOMETHING_ELSE is not a FESS variable$/);
+});
+
+Deno.test("a mistyped _FILE secret variable is refused, not ignored", () => {
+  const e = configError(() =>
+    loadConfig({ FESS_REDIS_PASSWORD_FILE: "/run/secrets/pw" }, undefined, files({}))
+  );
+  assert.equal(e.issues[0]!.source, "env FESS_REDIS_PASSWORD_FILE");
+  assert.match(e.issues[0]!.message, /did you mean FESS_REDIS__PASSWORD\?/);
+});
+
+Deno.test("an unknown key in the file names the file, the key and the nearest setting", () => {
+  const e = configError(() =>
+    loadConfig({}, "c.yaml", files({ "c.yaml": "redis:\n  hots: cache\nkafak:\n  brokers: []\n" }))
+  );
+  const byKey = Object.fromEntries(e.issues.map((i) => [i.key, i]));
+  assert.equal(byKey["redis.hots"]!.source, "file c.yaml");
+  assert.match(byKey["redis.hots"]!.message, /unknown setting; did you mean redis\.host\?/);
+  assert.equal(byKey["kafak"]!.source, "file c.yaml");
+  assert.match(byKey["kafak"]!.message, /did you mean kafka\?/);
+});
+
+Deno.test("listed non-setting FESS_ variables are accepted; PORT and HOST set the listener", () => {
+  const c = loadConfig({
+    FESS_MEDIA_DIR: "/m",
+    FESS_PYTHON: "/usr/bin/python3",
+    FESS_CACHE_DIR: "/c",
+    PORT: "9000",
+    HOST: "127.0.0.1",
+  });
+  assert.equal(c.server.port, 9000);
+  assert.equal(c.server.host, "127.0.0.1");
+  assert.equal(loadConfig({ PORT: "9000", FESS_SERVER__PORT: "9100" }).server.port, 9100);
+});
+
+const K1 = "0123456789abcdef-one";
+const K2 = "0123456789abcdef-two";
+
+Deno.test("API keys: a plain env list means admin keys; name:scope+scope:key scopes a key", () => {
+  assert.deepEqual(loadConfig({ FESS_SERVER__API_KEYS: `${K1},${K2}` }).server.api_keys, [
+    { key: K1, scopes: ["admin"], name: "key-1" },
+    { key: K2, scopes: ["admin"], name: "key-2" },
+  ]);
+  assert.deepEqual(
+    loadConfig({ FESS_SERVER__API_KEYS: `cam-1:detect:${K1}, ops:faces+events:${K2}` }).server
+      .api_keys,
+    [
+      { key: K1, scopes: ["detect"], name: "cam-1" },
+      { key: K2, scopes: ["faces", "events"], name: "ops" },
+    ],
+  );
+  const json = JSON.stringify([{ key: K1, scopes: ["faces"], name: "gallery" }]);
+  assert.deepEqual(loadConfig({ FESS_SERVER__API_KEYS: json }).server.api_keys, [
+    { key: K1, scopes: ["faces"], name: "gallery" },
+  ]);
+});
+
+Deno.test("API keys in YAML: entries with scopes, and bare strings as admin keys", () => {
+  const yaml =
+    `server:\n  api_keys:\n    - ${K1}\n    - {key: ${K2}, scopes: [detect], name: cam}\n`;
+  const c = loadConfig({}, "c.yaml", files({ "c.yaml": yaml }));
+  assert.deepEqual(c.server.api_keys, [
+    { key: K1, scopes: ["admin"], name: "key-1" },
+    { key: K2, scopes: ["detect"], name: "cam" },
+  ]);
+});
+
+Deno.test("API keys: an unknown scope or a name:key entry without scopes is refused", () => {
+  const bad = configError(() => loadConfig({ FESS_SERVER__API_KEYS: `cam:watch:${K1}` }));
+  assert.equal(bad.issues[0]!.key, "server.api_keys.0.scopes.0");
+  const short = configError(() => loadConfig({ FESS_SERVER__API_KEYS: `cam:${K1}` }));
+  assert.match(short.message, /at least one scope \(env form: name:scope\+scope:key\)/);
+  assert.doesNotMatch(short.message, new RegExp(K1));
+});
+
+Deno.test("redactConfig keeps API key names and scopes but not the keys", () => {
+  const c = loadConfig({ FESS_SERVER__API_KEYS: `cam:detect:${K1}` });
+  const text = JSON.stringify(redactConfig(c));
+  assert.ok(!text.includes(K1));
+  assert.match(text, /"scopes":\["detect"\],"name":"cam"/);
+});
+
+Deno.test("production refuses to start without API keys or an encryption key", () => {
+  const e = configError(() => loadConfig({ FESS_ENVIRONMENT: "production" }));
+  assert.deepEqual(e.issues.map((i) => i.key).sort(), [
+    "faces.encryption_key",
+    "server.api_keys",
+  ]);
+  assert.match(
+    e.message,
+    /environment is production \(env FESS_ENVIRONMENT\): at least one API key/,
+  );
+  assert.match(e.message, /FESS_FACES__ALLOW_PLAINTEXT_ENCODINGS=true/);
+  const optedOut = loadConfig({
+    FESS_ENVIRONMENT: "production",
+    FESS_SERVER__API_KEYS: K1,
+    FESS_FACES__ALLOW_PLAINTEXT_ENCODINGS: "true",
+  });
+  assert.equal(optedOut.server.api_keys.length, 1);
+  const dev = loadConfig({ FESS_ENVIRONMENT: "development" });
+  assert.deepEqual(dev.server.api_keys, []);
 });
 
 Deno.test("cameras_path adds each sidecar camera's settings; the service's own entry wins", () => {

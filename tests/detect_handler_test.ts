@@ -6,8 +6,7 @@
 import assert from "node:assert/strict";
 import { getModelManifest } from "../models/registry.ts";
 import { createDetectHandler } from "../functions/detect.ts";
-import { createRouter } from "../functions/router.ts";
-import { createAuthenticator } from "../shared/auth.ts";
+import { mountApi } from "./support/api.ts";
 import { createDetector, type Detector } from "../shared/detector/detector.ts";
 import { silentLogger } from "../shared/logger.ts";
 import { createMetrics, type FessMetrics } from "../shared/metrics.ts";
@@ -74,12 +73,7 @@ async function serve(
     timestampSkewSeconds: settings.server.timestamp_skew_seconds,
     now: () => new Date(NOW),
   });
-  const router = createRouter({
-    mounts: [{ prefix: "/detect", handler, protected: false }],
-    authenticator: createAuthenticator([]),
-    logger: silentLogger,
-    bodyLimitBytes: 8 * 1024 * 1024,
-  });
+  const router = mountApi({ bodyLimitBytes: 8 * 1024 * 1024 }, handler);
   const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} }, router);
   return {
     url: `http://127.0.0.1:${server.addr.port}`,

@@ -6,14 +6,16 @@ import assert from "node:assert/strict";
 import { silentLogger } from "../shared/logger.ts";
 import { createEventLogSink, readEventLog } from "../shared/events/event_log_sink.ts";
 import { createPublisher } from "../shared/events/publisher.ts";
+import { createWriteAheadLog } from "../shared/events/wal.ts";
 import { alertEvent, faceEvent, motionEvent, statusEvent } from "./support/event_fixtures.ts";
 
-Deno.test("without Kafka, published events are appended to the JSON-lines event log in order", async () => {
+Deno.test("without Kafka, published events go through the write-ahead log to the JSON-lines event log in order", async () => {
   const dir = await Deno.makeTempDir({ prefix: "fess-event-log-test-" });
   try {
     const path = `${dir}/nested/events.jsonl`;
     const publisher = createPublisher({
       sink: createEventLogSink({ path, logger: silentLogger }),
+      wal: createWriteAheadLog({ dir: `${dir}/wal`, logger: silentLogger }),
       logger: silentLogger,
     });
     await publisher.start();
@@ -24,7 +26,7 @@ Deno.test("without Kafka, published events are appended to the JSON-lines event 
       alertEvent("cam-1", 3),
       statusEvent("cam-3", 4),
     ];
-    const receipts = events.map((e) => publisher.publish(e));
+    const receipts = await Promise.all(events.map((e) => publisher.publish(e)));
     const results = await Promise.all(receipts.map((r) => r.delivery));
     assert.deepEqual(results.map((r) => r.status === "delivered" ? r.offset : r.status), [
       "0",
@@ -40,7 +42,7 @@ Deno.test("without Kafka, published events are appended to the JSON-lines event 
     assert.deepEqual(lines.map((l) => l.key), ["cam-1", "cam-2", "cam-1", "cam-3"]);
     assert.equal(lines[2]!.headers.event_type, "alert");
     assert.equal(lines[2]!.headers.schema_version, "1");
-    assert.throws(() => publisher.publish(motionEvent()), { name: "ServiceUnavailableError" });
+    await assert.rejects(publisher.publish(motionEvent()), { name: "ServiceUnavailableError" });
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

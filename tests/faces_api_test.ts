@@ -4,9 +4,8 @@
  * input, pagination, encodings only on request and never in logs, 503 when the cache is down.
  */
 import assert from "node:assert/strict";
-import { createCacheHandler } from "../functions/faces.ts";
-import { createRouter } from "../functions/router.ts";
-import { createAuthenticator } from "../shared/auth.ts";
+import { createFacesHandler } from "../functions/faces.ts";
+import { mountApi } from "./support/api.ts";
 import type { CacheStore } from "../shared/cache/cache_store.ts";
 import { encodeFloat32LE } from "../shared/cache/codec.ts";
 import { createMemoryCache } from "../shared/cache/memory_cache.ts";
@@ -44,16 +43,10 @@ async function setup(cache: CacheStore = createMemoryCache()) {
   const logger = createLogger({ level: "debug", sink: (l) => lines.push(l) });
   const gallery = createFaceGallery({ cache, threshold: 0.9, logger });
   await gallery.start();
-  const router = createRouter({
-    mounts: [{
-      prefix: "/faces",
-      handler: createCacheHandler({ gallery, faceEncoder: fakeEncoder, logger }),
-      protected: true,
-    }],
-    authenticator: createAuthenticator(["test-key"]),
-    logger,
-    bodyLimitBytes: 1 << 20,
-  });
+  const router = mountApi(
+    { keys: [{ key: "test-key", scopes: ["faces"] }], logger, bodyLimitBytes: 1 << 20 },
+    createFacesHandler({ gallery, faceEncoder: fakeEncoder, logger }),
+  );
   const call = async (
     method: string,
     path: string,
@@ -255,17 +248,19 @@ Deno.test("images get 503 when no face models are loaded", async () => {
     cache: createMemoryCache(),
     logger: createLogger({ sink: () => {} }),
   });
-  const handler = createCacheHandler({ gallery, logger: createLogger({ sink: () => {} }) });
-  await assert.rejects(
-    handler(
-      new Request("http://x/faces/a", {
-        method: "PUT",
-        headers: { "content-type": "image/jpeg" },
-        body: jpegWith(1),
-      }),
-    ),
-    /face models are not loaded/,
+  const handler = mountApi(
+    {},
+    createFacesHandler({ gallery, logger: createLogger({ sink: () => {} }) }),
   );
+  const res = await handler(
+    new Request("http://x/faces/a", {
+      method: "PUT",
+      headers: { "content-type": "image/jpeg" },
+      body: jpegWith(1),
+    }),
+  );
+  assert.equal(res.status, 503);
+  assert.match((await res.json()).error, /face models are not loaded/);
 });
 
 Deno.test("writes answer 503 with the reason while the cache is down; GET and match keep working", async () => {

@@ -80,7 +80,8 @@ Deno.test({
       await redis.start();
       await waitFor(t.url, (r) => r.status === "healthy", "healthy after Redis restart");
 
-      // Kafka down: events spool, health degraded; back up: replayed, healthy.
+      // Kafka down: events wait in the write-ahead log and age, health degraded; back up:
+      // delivered, healthy.
       await kafka.stop();
       assert.equal(await detect(b!), 200);
       const noKafka = await waitFor(
@@ -92,7 +93,7 @@ Deno.test({
       await kafka.start();
       const back = await waitFor(
         t.url,
-        (r) => r.status === "healthy" && r.components.kafka!.spooled === 0,
+        (r) => r.status === "healthy" && r.components.kafka!.queued === 0,
         "healthy after Kafka restart",
         60_000,
       );

@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { createHealthHandler } from "../functions/health.ts";
 import { createHealthService, type HealthCheck, systemHealthCheck } from "../shared/health.ts";
 import { createSystemStatsReader } from "../shared/system_stats.ts";
+import { mountApi } from "./support/api.ts";
 
 const check = (
   name: string,
@@ -69,7 +70,7 @@ Deno.test("/health answers 200 when degraded, 503 when unhealthy; live and ready
     ready: () => critical,
     version: "t",
   });
-  const get = (p: string) => handler(new Request(`http://x${p}`));
+  const get = (p: string) => mountApi({}, handler)(new Request(`http://x${p}`));
   assert.equal((await get("/health")).status, 200);
   critical = false;
   const res = await get("/health");
@@ -87,4 +88,32 @@ Deno.test("system check reports readings and fails past a threshold", async () =
   assert.match(String(r.error), /memory 95% > 90%/);
   const real = createSystemStatsReader(".")();
   for (const v of Object.values(real)) assert.ok(v >= 0 && v <= 100, `reading ${v} out of range`);
+});
+
+Deno.test("/health without a key shows only the status; any key's scope sees the components", async () => {
+  const handler = createHealthHandler({
+    health: createHealthService({
+      checks: [{
+        name: "kafka",
+        critical: false,
+        check: () => Promise.resolve({ healthy: false, brokers: ["10.0.0.5:9092"] }),
+      }],
+      timeoutMs: 100,
+    }),
+    ready: () => true,
+    version: "t",
+  });
+  const app = mountApi({ keys: [{ key: "camera-key-0123456789", scopes: ["detect"] }] }, handler);
+  const anonymous = await app(new Request("http://x/health"));
+  assert.equal(anonymous.status, 200);
+  const open = await anonymous.json();
+  assert.deepEqual(Object.keys(open).sort(), ["status", "timestamp"]);
+  assert.equal(open.status, "degraded");
+  const keyed = await app(
+    new Request("http://x/health", { headers: { authorization: "Bearer camera-key-0123456789" } }),
+  );
+  assert.deepEqual((await keyed.json()).components.kafka.brokers, ["10.0.0.5:9092"]);
+  const wrong = await app(new Request("http://x/health", { headers: { "x-api-key": "nope" } }));
+  assert.equal(wrong.status, 401);
+  await wrong.body?.cancel();
 });

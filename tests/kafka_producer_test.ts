@@ -1,6 +1,8 @@
 /**
  * Unit tests of the batching producer with a fake transport (no broker): batching by linger and
- * by bytes, the request cap, one request in flight, failure handling and reconnects.
+ * by bytes per partition, the batch and request caps, one request in flight, retriable
+ * failures (everything queued fails, sends stay refused until connect), and non-retriable
+ * refusals isolated to the offending record.
  */
 import assert from "node:assert/strict";
 import { silentLogger } from "../shared/logger.ts";
@@ -9,45 +11,79 @@ import {
   type ProducerTransport,
   type TopicBatch,
 } from "../shared/events/kafka_producer.ts";
-import type { ConnectionState, DeliveryReport, OutgoingMessage } from "../shared/events/types.ts";
+import {
+  type ConnectionState,
+  DeliveryError,
+  type DeliveryReport,
+  type OutgoingMessage,
+} from "../shared/events/types.ts";
 
 interface FakeTransport extends ProducerTransport {
   readonly requests: TopicBatch[][];
   connects: number;
   resets: number;
-  /** Fail this many upcoming sends. */
+  /** Fail this many upcoming sends as a broker outage (kafkajs retries exhausted). */
   failNext: number;
+  /** A request holding a record this matches is refused as kafkajs does MESSAGE_TOO_LARGE. */
+  refuse: ((m: OutgoingMessage) => boolean) | null;
   /** When set, sends wait for it. */
   gate: Promise<void> | null;
+  /** Partitions per topic, reported once a topic was sent to (like kafkajs metadata). */
+  partitions: number;
+}
+
+/** The error kafkajs throws for a non-retriable broker refusal. */
+function tooLarge(): Error {
+  const protocol = Object.assign(new Error("The request included a message larger than the max"), {
+    name: "KafkaJSProtocolError",
+    type: "MESSAGE_TOO_LARGE",
+    retriable: false,
+  });
+  return Object.assign(new Error(protocol.message), {
+    name: "KafkaJSNonRetriableError",
+    retriable: false,
+    cause: protocol,
+    originalError: protocol,
+  });
 }
 
 function fakeTransport(): FakeTransport {
   const offsets = new Map<string, number>();
+  const seen = new Set<string>();
   const t: FakeTransport = {
     requests: [],
     connects: 0,
     resets: 0,
     failNext: 0,
+    refuse: null,
     gate: null,
+    partitions: 1,
     connect: () => {
       t.connects++;
       return Promise.resolve();
     },
     send: async (batches) => {
-      t.requests.push(batches.map((b) => ({ topic: b.topic, messages: [...b.messages] })));
+      t.requests.push(batches.map((b) => ({ ...b, messages: [...b.messages] })));
+      for (const b of batches) seen.add(b.topic);
       if (t.gate) await t.gate;
       if (t.failNext > 0) {
         t.failNext--;
-        throw new Error("broker down");
+        throw Object.assign(new Error("Connection error: connect ECONNREFUSED"), {
+          name: "KafkaJSNumberOfRetriesExceeded",
+          retriable: false,
+        });
       }
+      if (t.refuse && batches.some((b) => b.messages.some(t.refuse!))) throw tooLarge();
       return batches.map((b) =>
         b.messages.map((): DeliveryReport => {
-          const next = offsets.get(b.topic) ?? 0;
-          offsets.set(b.topic, next + 1);
-          return { topic: b.topic, partition: 0, offset: String(next) };
+          const slot = `${b.topic}/${b.partition}`;
+          const next = offsets.get(slot) ?? 0;
+          offsets.set(slot, next + 1);
+          return { topic: b.topic, partition: b.partition ?? 0, offset: String(next) };
         })
       );
     },
+    partitionCount: (topic) => (seen.has(topic) ? t.partitions : null),
     reset: () => {
       t.resets++;
       return Promise.resolve();
@@ -64,6 +100,12 @@ function msg(topic: string, i: number, bytes = 10): OutgoingMessage {
     value: String(i).padEnd(bytes, "."),
     headers: { n: String(i) },
   };
+}
+
+function sentOrder(t: FakeTransport, topic: string): string[] {
+  return t.requests.flat().filter((b) => b.topic === topic).flatMap((b) =>
+    b.messages.map((m) => m.headers.n!)
+  );
 }
 
 Deno.test("records sent within the linger window go out in one request, in order, with offsets", async () => {
@@ -128,19 +170,50 @@ Deno.test("records of several topics share one request; a request never exceeds 
   }
   assert.ok(transport.requests.length >= 3, "10 x 450 B needs at least 3 requests of <= 2000 B");
   assert.ok(transport.requests.some((r) => r.length === 2), "a request carried both topics");
-  const even = transport.requests.flat().filter((b) => b.topic === "even").flatMap((b) =>
-    b.messages
-  );
-  assert.deepEqual(even.map((m) => m.headers.n), ["0", "2", "4", "6", "8"], "per-topic order kept");
+  assert.deepEqual(sentOrder(transport, "even"), ["0", "2", "4", "6", "8"], "per-topic order");
   await producer.close();
 });
 
-Deno.test("only one request is in flight; records arriving meanwhile form the next request", async () => {
+Deno.test("a partition's batch never exceeds batchBytes; only a single larger record goes alone", async () => {
+  const transport = fakeTransport();
+  transport.partitions = 3;
+  const producer = createKafkaProducer({
+    brokers: ["unused:1"],
+    logger: silentLogger,
+    transport,
+    lingerMs: 2,
+    batchBytes: 1_000,
+    maxRequestBytes: 1_000_000,
+  });
+  await producer.send(msg("t", 0)); // learns the partition count
+  const sizes = [300, 300, 300, 2_500, 300, 300, 300, 300, 300, 300, 300];
+  await Promise.all(sizes.map((b, i) => producer.send({ ...msg("t", i + 1, b), key: "cam-1" })));
+  let alone = 0;
+  for (const request of transport.requests.slice(1)) {
+    for (const batch of request) {
+      assert.notEqual(batch.partition, null, "partition chosen by the producer");
+      // The producer's record estimate: value, key, 16 bytes of framing, headers.
+      const bytes = batch.messages.reduce((n, m) => n + m.value.length + m.key!.length + 16 + 6, 0);
+      if (batch.messages.length === 1 && bytes > 1_000) alone++;
+      else assert.ok(bytes <= 1_000, `batch of ${batch.messages.length} records, ${bytes} B`);
+    }
+  }
+  assert.equal(alone, 1, "the 2.5 KB record went in a batch of its own");
+  assert.deepEqual(
+    sentOrder(transport, "t").slice(1),
+    sizes.map((_, i) => String(i + 1)),
+    "one key, one partition, in order",
+  );
+  await producer.close();
+});
+
+Deno.test("acks=all keeps one request in flight; records arriving meanwhile form the next request", async () => {
   const transport = fakeTransport();
   const producer = createKafkaProducer({
     brokers: ["unused:1"],
     logger: silentLogger,
     transport,
+    acks: "all",
     lingerMs: 1,
   });
   let open!: () => void;
@@ -159,7 +232,38 @@ Deno.test("only one request is in flight; records arriving meanwhile form the ne
   await producer.close();
 });
 
-Deno.test("a failed request rejects its records and those queued behind it, then reconnects", async () => {
+Deno.test("acks=1 pipelines up to maxInFlight requests; an idle producer sends at once, a busy one lingers", async () => {
+  const transport = fakeTransport();
+  const producer = createKafkaProducer({
+    brokers: ["unused:1"],
+    logger: silentLogger,
+    transport,
+    acks: "1",
+    lingerMs: 30,
+    maxInFlight: 2,
+  });
+  let open!: () => void;
+  transport.gate = new Promise((resolve) => (open = resolve));
+  const sends = [producer.send(msg("a", 0))];
+  await new Promise((r) => setTimeout(r, 5));
+  assert.equal(transport.requests.length, 1, "idle: the first record did not wait for the linger");
+  sends.push(producer.send(msg("a", 1)));
+  await new Promise((r) => setTimeout(r, 5));
+  assert.equal(transport.requests.length, 1, "busy: the second record lingers");
+  await new Promise((r) => setTimeout(r, 40));
+  assert.equal(transport.requests.length, 2, "after the linger a second request is in flight");
+  sends.push(producer.send(msg("a", 2)));
+  await new Promise((r) => setTimeout(r, 50));
+  assert.equal(transport.requests.length, 2, "no third request beyond maxInFlight");
+  transport.gate = null;
+  open();
+  await Promise.all(sends);
+  assert.equal(transport.requests.length, 3);
+  assert.deepEqual(sentOrder(transport, "a"), ["0", "1", "2"]);
+  await producer.close();
+});
+
+Deno.test("a failed request rejects its records and those queued behind it; sends stay refused until connect()", async () => {
   const transport = fakeTransport();
   const states: ConnectionState[] = [];
   const producer = createKafkaProducer({
@@ -177,26 +281,53 @@ Deno.test("a failed request rejects its records and those queued behind it, then
   const queued = producer.send(msg("a", 1));
   transport.gate = null;
   open();
-  await assert.rejects(first, {
-    name: "ServiceUnavailableError",
-    message: "kafka delivery failed",
-  });
-  await assert.rejects(queued, { name: "ServiceUnavailableError" });
-  assert.equal(
-    transport.requests.length,
-    1,
-    "the queued record was failed, not sent after the failure",
-  );
+  // kafkajs marks exhausted retries non-retriable; the producer knows an outage is retriable.
+  await assert.rejects(first, (e) => e instanceof DeliveryError && e.retriable);
+  await assert.rejects(queued, (e) => e instanceof DeliveryError && e.retriable);
+  assert.equal(transport.requests.length, 1, "the queued record was failed, not sent after");
   assert.equal(transport.resets, 1);
   assert.equal(producer.state, "disconnected");
+  await assert.rejects(producer.send(msg("a", 2)), DeliveryError, "refused until connect()");
+  assert.equal(transport.requests.length, 1);
 
-  const report = await producer.send(msg("a", 2));
+  await producer.connect();
+  const report = await producer.send(msg("a", 3));
   assert.equal(report.offset, "0");
-  assert.equal(transport.connects, 2, "reconnected for the next batch");
+  assert.equal(transport.connects, 2, "reconnected");
   assert.deepEqual(states, ["connecting", "connected", "disconnected", "connecting", "connected"]);
   await producer.close();
   assert.equal(producer.state, "closed");
-  await assert.rejects(producer.send(msg("a", 3)), { name: "ServiceUnavailableError" });
+  await assert.rejects(producer.send(msg("a", 4)), DeliveryError);
+});
+
+Deno.test("a record the broker refuses for good fails alone (non-retriable); its batch-mates are delivered in order", async () => {
+  const transport = fakeTransport();
+  transport.refuse = (m) => m.headers.n === "2";
+  const producer = createKafkaProducer({
+    brokers: ["unused:1"],
+    logger: silentLogger,
+    transport,
+    lingerMs: 5,
+  });
+  const results = await Promise.allSettled([0, 1, 2, 3, 4].map((i) => producer.send(msg("a", i))));
+  assert.deepEqual(results.map((r) => r.status), [
+    "fulfilled",
+    "fulfilled",
+    "rejected",
+    "fulfilled",
+    "fulfilled",
+  ]);
+  const refused = (results[2] as PromiseRejectedResult).reason;
+  assert.ok(refused instanceof DeliveryError);
+  assert.equal(refused.retriable, false);
+  assert.equal(refused.reason, "MESSAGE_TOO_LARGE");
+  assert.equal(transport.resets, 0, "no reconnect for a refused record");
+  // The first request was refused whole; then one record per request.
+  assert.equal(transport.requests.length, 6);
+  const delivered = transport.requests.slice(1).filter((r) => r[0]!.messages[0]!.headers.n !== "2");
+  assert.deepEqual(delivered.map((r) => r[0]!.messages[0]!.headers.n), ["0", "1", "3", "4"]);
+  assert.equal((await producer.send(msg("a", 5))).topic, "a", "later records flow");
+  await producer.close();
 });
 
 Deno.test("close() flushes records still lingering", async () => {

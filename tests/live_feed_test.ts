@@ -2,6 +2,8 @@ import assert from "node:assert/strict";
 import sharp from "sharp";
 import { createAlertEvent, createMotionDetectionEvent } from "../shared/events.ts";
 import { createLiveFeed } from "../shared/live/live_feed.ts";
+import { withLiveFeed } from "../shared/live/live_publisher.ts";
+import { recordingPublisher } from "./support/pipeline_fakes.ts";
 import { createFramePreviewer, type FrameView } from "../shared/live/frame_preview.ts";
 import type { RawFrame } from "../shared/image/raw_frame.ts";
 
@@ -114,4 +116,32 @@ Deno.test("a frame preview encodes nothing until watched, then serves a small JP
   t += 60_000;
   previewer.update(state, bgrFrame(1280, 720), view(3));
   assert.equal(state.frame, null, "a camera not watched for watchMs keeps no frame again");
+});
+
+Deno.test("reading the camera list watches every camera, so their next frames are kept", async () => {
+  let t = 0;
+  const previewer = createFramePreviewer({ now: () => t });
+  const a = previewer.createState();
+  const b = previewer.createState();
+  previewer.watchAll();
+  t += 1000;
+  previewer.update(a, bgrFrame(64, 48), view(1));
+  previewer.update(b, bgrFrame(64, 48), view(1));
+  assert.ok(await previewer.jpeg(a));
+  assert.ok(await previewer.jpeg(b));
+});
+
+Deno.test("the live publisher offers only events its publisher accepted", async () => {
+  const inner = recordingPublisher();
+  const feed = createLiveFeed();
+  const sub = feed.subscribe({})!;
+  const live = withLiveFeed(inner, feed);
+  const accepted = motion("cam-a");
+  await live.publish(accepted);
+  inner.full = true;
+  await assert.rejects(() => live.publish(motion("cam-a")), /queue is full/);
+  const got = await sub.next();
+  assert.deepEqual(got?.events.map((e) => e.event_id), [accepted.event_id]);
+  assert.equal(live.state, "connected");
+  sub.close();
 });

@@ -81,14 +81,15 @@ for (const backend of ["native", "wasm"] as const) {
   });
 }
 
-Deno.test("a missing model fails naming the path and the expected sha256", async () => {
+Deno.test("a missing model fails naming the path, the expected sha256 and `deno task models`", async () => {
   const path = "/nonexistent/dir/model.onnx";
   const sha = "a".repeat(64);
   await assert.rejects(
     createOnnxSession({ modelPath: path, sha256: sha, backend: "wasm", logger: silentLogger }),
     (e: unknown) =>
       e instanceof ModelLoadError && e.status === 503 && e.message.includes(path) &&
-      e.message.includes(sha) && /not found/.test(e.message),
+      e.message.includes(sha) && /not found/.test(e.message) &&
+      e.message.includes("run `deno task models`"),
   );
 });
 

@@ -1,28 +1,20 @@
 /**
- * `POST /events` through the real router: status codes for accepted, delivered, spooled,
- * invalid, oversized, wrong content type and full-queue requests.
+ * `POST /events` through the real router: status codes for accepted, delivered, pending,
+ * invalid, oversized (body and event), wrong content type and full-log requests.
  */
 import assert from "node:assert/strict";
-import { createRouter } from "../functions/router.ts";
-import { createPublishHandler } from "../functions/events.ts";
+import { createEventsHandler } from "../functions/events.ts";
 import { silentLogger } from "../shared/logger.ts";
-import type { Authenticator } from "../shared/auth.ts";
 import { createEventLogSink } from "../shared/events/event_log_sink.ts";
 import { createPublisher, type Publisher } from "../shared/events/publisher.ts";
-import { createSpool } from "../shared/events/spool.ts";
 import type { MessageSink } from "../shared/events/types.ts";
+import { mountApi } from "./support/api.ts";
+import { createWriteAheadLog } from "../shared/events/wal.ts";
 import { motionEvent } from "./support/event_fixtures.ts";
 
-const openDoor = { check: () => {} } as unknown as Authenticator;
-
 function app(publisher: Publisher, bodyLimitBytes = 64 * 1024) {
-  const handler = createPublishHandler({ publisher, logger: silentLogger, bodyLimitBytes });
-  return createRouter({
-    mounts: [{ prefix: "/events", handler, protected: false }],
-    authenticator: openDoor,
-    logger: silentLogger,
-    bodyLimitBytes: 1 << 20,
-  });
+  const handler = createEventsHandler({ publisher, logger: silentLogger, bodyLimitBytes });
+  return mountApi({ bodyLimitBytes: 1 << 20 }, handler);
 }
 
 function post(body: unknown, query = "", type = "application/json"): Request {
@@ -37,7 +29,9 @@ async function withLog(fn: (publisher: Publisher, dir: string) => Promise<void>)
   const dir = await Deno.makeTempDir({ prefix: "fess-publish-http-" });
   const publisher = createPublisher({
     sink: createEventLogSink({ path: `${dir}/events.jsonl`, logger: silentLogger }),
+    wal: createWriteAheadLog({ dir: `${dir}/wal`, logger: silentLogger }),
     logger: silentLogger,
+    maxEventBytes: 4_000,
   });
   await publisher.start();
   try {
@@ -69,9 +63,9 @@ Deno.test("POST /events answers 202 with event_id and topic; ?wait=true answers 
     assert.equal(body.offset, "1");
   }));
 
-Deno.test("POST /events rejects invalid events (422 with issues), bad JSON (400), non-JSON (415), big bodies (413)", () =>
+Deno.test("POST /events rejects invalid events (422 with issues), bad JSON (400), non-JSON (415), big bodies and events (413)", () =>
   withLog(async (publisher) => {
-    const handle = app(publisher, 2_000);
+    const handle = app(publisher, 6_000);
     const invalid = await handle(post({ ...motionEvent(), motion_score: 7 }));
     assert.equal(invalid.status, 422);
     const body = await invalid.json();
@@ -80,7 +74,13 @@ Deno.test("POST /events rejects invalid events (422 with issues), bad JSON (400)
 
     assert.equal((await handle(post("{nope"))).status, 400);
     assert.equal((await handle(post(motionEvent(), "", "text/plain"))).status, 415);
-    assert.equal((await handle(post(motionEvent("cam-1", 0, 3_000)))).status, 413);
+    assert.equal((await handle(post(motionEvent("cam-1", 0, 7_000)))).status, 413, "body limit");
+    const big = await handle(post(motionEvent("cam-1", 0, 5_000)));
+    assert.equal(big.status, 413, "event limit");
+    const refusal = await big.json();
+    assert.equal(refusal.code, "event_too_large");
+    assert.equal(refusal.detail.limit_bytes, 4_000);
+    assert.ok(refusal.detail.size_bytes > 4_000);
     assert.equal((await handle(post(motionEvent(), "?wait=maybe"))).status, 400);
     const get = await handle(new Request("http://fess/events"));
     assert.equal(get.status, 405);
@@ -93,7 +93,8 @@ Deno.test("POST /events rejects invalid events (422 with issues), bad JSON (400)
     assert.equal(publisher.queued, 0);
   }));
 
-Deno.test("POST /events answers 429 when the publish queue is full", async () => {
+Deno.test("POST /events answers 429 when the write-ahead log is full", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "fess-publish-http-" });
   const stuck: MessageSink = {
     kind: "stuck",
     state: "connected",
@@ -102,18 +103,29 @@ Deno.test("POST /events answers 429 when the publish queue is full", async () =>
     flush: () => Promise.resolve(),
     close: () => Promise.resolve(),
   };
-  const publisher = createPublisher({ sink: stuck, logger: silentLogger, queueCapacity: 1 });
+  const publisher = createPublisher({
+    sink: stuck,
+    wal: createWriteAheadLog({ dir, logger: silentLogger }),
+    logger: silentLogger,
+    maxWalBytes: 1_000,
+    closeTimeoutMs: 10,
+  });
   await publisher.start();
-  const handle = app(publisher);
-  const first = await handle(post(motionEvent()));
-  assert.equal(first.status, 202);
-  await first.body?.cancel();
-  const second = await handle(post(motionEvent()));
-  assert.equal(second.status, 429);
-  assert.equal((await second.json()).code, "too_many_requests");
+  try {
+    const handle = app(publisher);
+    const first = await handle(post(motionEvent("cam-1", 0, 1_200)));
+    assert.equal(first.status, 202);
+    await first.body?.cancel();
+    const second = await handle(post(motionEvent()));
+    assert.equal(second.status, 429);
+    assert.equal((await second.json()).code, "too_many_requests");
+  } finally {
+    await publisher.close();
+    await Deno.remove(dir, { recursive: true });
+  }
 });
 
-Deno.test("POST /events?wait=true answers 202 spooled when the broker is down", async () => {
+Deno.test("POST /events?wait=true answers 202 pending when the broker is down; the event stays in the log", async () => {
   const dir = await Deno.makeTempDir({ prefix: "fess-publish-http-" });
   const down: MessageSink = {
     kind: "down",
@@ -125,16 +137,21 @@ Deno.test("POST /events?wait=true answers 202 spooled when the broker is down", 
   };
   const publisher = createPublisher({
     sink: down,
+    wal: createWriteAheadLog({ dir, logger: silentLogger }),
     logger: silentLogger,
-    spool: createSpool({ dir, logger: silentLogger }),
-    replayIntervalMs: 60_000,
+    retryBackoffMs: 60_000,
+    closeTimeoutMs: 10,
   });
   await publisher.start();
   try {
-    const res = await app(publisher)(post(motionEvent(), "?wait=true"));
+    const handler = mountApi(
+      { bodyLimitBytes: 1 << 20 },
+      createEventsHandler({ publisher, logger: silentLogger, waitTimeoutMs: 50 }),
+    );
+    const res = await handler(post(motionEvent(), "?wait=true"));
     assert.equal(res.status, 202);
-    assert.equal((await res.json()).status, "spooled");
-    assert.equal(publisher.spooled, 1);
+    assert.equal((await res.json()).status, "pending");
+    assert.equal(publisher.queued, 1);
   } finally {
     await publisher.close();
     await Deno.remove(dir, { recursive: true });

@@ -6,9 +6,7 @@
  */
 import assert from "node:assert/strict";
 import sharp from "sharp";
-import { createCacheHandler } from "../functions/faces.ts";
-import { createRouter } from "../functions/router.ts";
-import { createAuthenticator } from "../shared/auth.ts";
+import { createFacesHandler } from "../functions/faces.ts";
 import { createMemoryCache } from "../shared/cache/memory_cache.ts";
 import { FaceRecognitionEventSchema } from "../shared/events.ts";
 import type { EncodedFace } from "../shared/faces/face_types.ts";
@@ -22,6 +20,7 @@ import { silentLogger } from "../shared/logger.ts";
 import { createMetrics } from "../shared/metrics.ts";
 import { createOnnxSession, type OnnxSession } from "../shared/onnx/session.ts";
 import { mediaPath, modelPath } from "./support/media.ts";
+import { mountApi } from "./support/api.ts";
 
 const BACKEND = (Deno.env.get("FESS_TEST_ONNX_BACKEND") ?? "native") as "native" | "wasm";
 
@@ -80,16 +79,10 @@ Deno.test("faces cropped from the group photo are enrolled from JPEGs and recogn
       metrics,
       logger: silentLogger,
     });
-    const handler = createRouter({
-      mounts: [{
-        prefix: "/faces",
-        handler: createCacheHandler({ gallery, faceEncoder: recognizer, logger: silentLogger }),
-        protected: false,
-      }],
-      authenticator: createAuthenticator([]),
-      logger: silentLogger,
-      bodyLimitBytes: 10 << 20,
-    });
+    const handler = mountApi(
+      { bodyLimitBytes: 10 << 20 },
+      createFacesHandler({ gallery, faceEncoder: recognizer, logger: silentLogger }),
+    );
     const photoPath = await mediaPath("group-13-people.jpg");
     const photo = await decodeImage(await Deno.readFile(photoPath));
     const faces = await recognizer.encodeFrame(photo);

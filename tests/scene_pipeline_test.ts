@@ -293,15 +293,19 @@ Deno.test("the camera listing shows each camera's latest frame view and last ale
   const list = h.pipeline.cameras.list();
   assert.deepEqual(list.map((c) => c.camera_id), ["cam-1", "cam-2"]);
   const cam2 = list[1]!;
-  assert.equal(cam2.latest?.frame_number, 1);
-  assert.equal(cam2.latest?.detection_ran, true);
-  assert.deepEqual(cam2.latest?.detections.map((d) => d.track_id), [1]);
+  assert.equal(cam2.last_frame?.frame_number, 1);
+  assert.equal(cam2.last_frame?.detection_ran, true);
+  assert.deepEqual(cam2.last_frame?.detections.map((d) => d.track_id), [1]);
+  const [alert] = h.alerts();
   assert.deepEqual(cam2.last_alert, {
-    type: "enter",
-    rule: "any",
+    event_id: alert!.event_id,
+    alert_type: "enter",
+    rule_id: "any",
     timestamp: new Date(T0 + 3000).toISOString(),
   });
+  assert.equal(cam2.motion, null, "motion gating is off here");
+  assert.equal(await h.pipeline.cameras.frameJpeg("cam-9"), null, "no such camera");
   assert.equal(list[0]!.last_alert, null);
-  const bbox: BoundingBox = cam2.latest!.detections[0]!.bbox;
+  const bbox: BoundingBox = cam2.last_frame!.detections[0]!.bbox;
   assert.deepEqual(bbox, person(100, 90).bbox);
 });

@@ -7,6 +7,7 @@
  */
 import assert from "node:assert/strict";
 import { createSnapshotsHandler } from "../functions/snapshots.ts";
+import { mountApi } from "./support/api.ts";
 import { CameraSettingsSchema } from "../shared/camera_settings.ts";
 import { AlertEventSchema, type Detection } from "../shared/events.ts";
 import {
@@ -117,7 +118,7 @@ Deno.test("tracker → faces per track → rules → snapshots → alert events"
   );
   assert.equal(faceEvents, 2, "one FaceRecognition event per track, not per frame");
   assert.equal(faceSearches, 2, "each track searched once (re-verify after 10 s)");
-  const handler = createSnapshotsHandler({ store });
+  const handler = mountApi({}, createSnapshotsHandler({ store }));
   for (const a of alerts) {
     AlertEventSchema.parse(a);
     assert.equal(a.captured_at, a.timestamp);

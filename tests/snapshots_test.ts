@@ -1,8 +1,7 @@
 import assert from "node:assert/strict";
 import sharp from "sharp";
 import { createSnapshotsHandler } from "../functions/snapshots.ts";
-import { createRouter } from "../functions/router.ts";
-import { createAuthenticator } from "../shared/auth.ts";
+import { mountApi } from "./support/api.ts";
 import { createMemoryCache } from "../shared/cache/memory_cache.ts";
 import { createRedisCache } from "../shared/cache/redis_cache.ts";
 import { snapshotKey } from "../shared/cache/keys.ts";
@@ -129,12 +128,7 @@ Deno.test("GET /snapshots/{event_id} serves the JPEG behind the API key; 404, 40
   const store = createMemorySnapshotStore({ ttlSeconds: 60, maxBytes: 1 << 20 });
   await store.put(ID, jpegOf(64, 7));
   const key = "k".repeat(32);
-  const router = createRouter({
-    mounts: [{ prefix: "/snapshots", handler: createSnapshotsHandler({ store }), protected: true }],
-    authenticator: createAuthenticator([key]),
-    logger: silentLogger,
-    bodyLimitBytes: 1024,
-  });
+  const router = mountApi({ keys: [key], bodyLimitBytes: 1024 }, createSnapshotsHandler({ store }));
   const get = (path: string, init: RequestInit = {}) =>
     router(new Request(`http://fess${path}`, init));
   const auth = { headers: { authorization: `Bearer ${key}` } };

@@ -13,7 +13,7 @@ const $ = (id) => document.getElementById(id);
 /** Error from the API, carrying FESS's `{error, code, detail}` body. */
 class ApiError extends Error {
   constructor(status, body) {
-    super(body?.detail || body?.error || `HTTP ${status}`);
+    super(body?.error || `HTTP ${status}`);
     this.status = status;
     this.body = body;
   }
@@ -210,13 +210,13 @@ async function refreshCameras() {
     cam.caption.querySelector(".alert").textContent = alertText(info);
     const n = info.last_frame?.frame_number ?? null;
     if (info.last_frame && n !== cam.frameNumber) {
-      cam.frameNumber = n;
       try {
         const blob = await (await api(info.frame_url)).blob();
         cam.bitmap?.close?.();
         cam.bitmap = await createImageBitmap(blob);
+        cam.frameNumber = n;
       } catch {
-        // The frame may have been replaced between the list and the fetch; next round retries.
+        // Not kept yet (the service keeps frames while the page watches): next round retries.
       }
     }
     drawFrame(cam.canvas, cam.bitmap, info);

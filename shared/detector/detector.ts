@@ -219,7 +219,7 @@ export async function createDetector(options: DetectorOptions): Promise<Detector
         await session.run({
           [manifest.input.name]: { data: buffer.subarray(0, perImage), dims: [1, 3, size, size] },
         });
-        logger.info("detector warmed up", {
+        logger.debug("detector warmed up", {
           backend: session.backend,
           model: manifest.id,
           ms: Math.round(performance.now() - started),

@@ -9,6 +9,7 @@ import type { KafkaConfig, LogEntry, SASLOptions } from "kafkajs";
 import { Buffer } from "node:buffer";
 import SnappyJS from "snappyjs";
 import type { Logger } from "../logger.ts";
+import { patchKafkajs } from "./kafkajs_patches.ts";
 
 /** SASL credentials (the password is never logged). */
 export interface KafkaSaslOptions {
@@ -108,6 +109,7 @@ export function createKafkaClient(
   options: KafkaConnectionOptions & { readonly logger: Logger },
 ): Kafka {
   if (options.brokers.length === 0) throw new Error("kafka: at least one broker is required");
+  patchKafkajs();
   const config: KafkaConfig = {
     brokers: [...options.brokers],
     clientId: options.clientId ?? "fess",

@@ -1,23 +1,27 @@
 /**
- * The event publisher as the service runs it, built from the `kafka` settings section: events
- * go to the Kafka producer when brokers are set (topics ensured first when asked; a failure
- * there only warns, events spool until the broker is reachable), else to the local JSON-lines
- * event log. Also the publisher's health check.
+ * The event publisher as the service runs it, built from the `kafka` settings section: every
+ * accepted event is first in the write-ahead log in `kafka.spool_dir`, then goes to the Kafka
+ * producer when brokers are set (topics ensured first when asked; a failure there only warns,
+ * events wait in the log until the broker is reachable), else to the local JSON-lines event
+ * log. Records the broker refuses for good go to `dead_letters.jsonl` (and the dead-letter
+ * topic). Also the publisher's health check.
  *
  * @module
  */
+import { join } from "node:path";
 import type { KafkaSettings } from "../config.ts";
 import { errorMessage } from "../errors.ts";
 import type { HealthCheck } from "../health.ts";
 import type { Logger } from "../logger.ts";
 import type { FessMetrics } from "../metrics.ts";
+import { createDeadLetterLog } from "./dead_letters.ts";
 import { createEventLogSink } from "./event_log_sink.ts";
 import { createKafkaClient } from "./kafka_client.ts";
 import { createKafkaProducer } from "./kafka_producer.ts";
 import { createPublisher, type Publisher } from "./publisher.ts";
-import { createSpool } from "./spool.ts";
 import { ensureTopics } from "./topics.ts";
 import type { MessageSink } from "./types.ts";
+import { createWriteAheadLog } from "./wal.ts";
 
 /** Dependencies of {@link openPublisher}. */
 export interface OpenPublisherDeps {
@@ -26,14 +30,26 @@ export interface OpenPublisherDeps {
   readonly metrics?: FessMetrics;
 }
 
-/** Builds the configured sink and a started publisher over it (spooled events replayed). */
+/** Builds the configured sink and a started publisher over it (logged events delivered). */
 export async function openPublisher(deps: OpenPublisherDeps): Promise<Publisher> {
+  const { settings: k, logger } = deps;
   const publisher = createPublisher({
     sink: await openEventSink(deps),
-    logger: deps.logger,
-    topics: deps.settings.topics,
-    queueCapacity: deps.settings.queue_max,
-    spool: createSpool({ dir: deps.settings.spool_dir, logger: deps.logger }),
+    logger,
+    topics: k.topics,
+    queueCapacity: k.queue_max,
+    wal: createWriteAheadLog({
+      dir: k.spool_dir,
+      logger,
+      fsync: k.fsync,
+      segmentBytes: k.wal_segment_bytes,
+    }),
+    deadLetters: createDeadLetterLog({ path: join(k.spool_dir, "dead_letters.jsonl") }),
+    deadLetterTopic: k.brokers.length > 0 ? k.topics.dead_letter : undefined,
+    legacySpoolDir: k.spool_dir,
+    maxEventBytes: k.max_event_bytes,
+    maxBacklogAgeMs: k.max_backlog_age_ms,
+    maxWalBytes: k.wal_max_bytes,
     metrics: deps.metrics,
   });
   await publisher.start();
@@ -81,27 +97,18 @@ export async function openEventSink(deps: OpenPublisherDeps): Promise<MessageSin
     compression: k.compression,
     batchBytes: k.batch_bytes,
     lingerMs: k.linger_ms,
+    maxInFlight: k.max_in_flight,
   });
 }
 
-/** The publisher's non-critical health check, named `kafka`: the sink's state and backlog. */
+/**
+ * The publisher's non-critical health check, named `kafka`: the sink's state, the backlog and
+ * its oldest event's age (degraded past `kafka.max_backlog_age_ms`), dead letters.
+ */
 export function publisherHealthCheck(publisher: Publisher, settings: KafkaSettings): HealthCheck {
   return {
     name: "kafka",
     critical: false,
-    check() {
-      const connected = publisher.state === "connected";
-      return Promise.resolve({
-        healthy: connected,
-        mode: settings.brokers.length > 0 ? "kafka" : "event_log",
-        brokers: settings.brokers,
-        state: publisher.state,
-        queued: publisher.queued,
-        spooled: publisher.spooled,
-        ...(connected
-          ? {}
-          : { error: `event sink is ${publisher.state}; events are spooled to disk` }),
-      });
-    },
+    check: () => Promise.resolve({ ...publisher.healthCheck(), brokers: settings.brokers }),
   };
 }

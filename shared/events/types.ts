@@ -27,6 +27,28 @@ export interface DeliveryReport {
   readonly offset: string | null;
 }
 
+/**
+ * Why a sink could not deliver a record. `retriable: false` means sending it again cannot help
+ * (too large, invalid, not authorised): the record is dead-lettered and delivery moves on.
+ * `retriable: true` (broker down, leader moving) means it is sent again, in order.
+ */
+export class DeliveryError extends Error {
+  /** Whether a later attempt may succeed. */
+  readonly retriable: boolean;
+  /** A short machine-readable reason, e.g. the Kafka error type `MESSAGE_TOO_LARGE`. */
+  readonly reason: string;
+
+  constructor(
+    message: string,
+    options: { readonly retriable: boolean; readonly reason: string; readonly cause?: unknown },
+  ) {
+    super(message, { cause: options.cause });
+    this.name = "DeliveryError";
+    this.retriable = options.retriable;
+    this.reason = options.reason;
+  }
+}
+
 /** Connection state of a sink, for health checks and logs. */
 export type ConnectionState = "disconnected" | "connecting" | "connected" | "closed";
 
@@ -36,11 +58,13 @@ export interface MessageSink {
   readonly kind: string;
   /** Current connection state. */
   readonly state: ConnectionState;
-  /** Connects (idempotent). Rejects when the destination is unreachable. */
+  /** Connects (idempotent) and clears a failure. Rejects when the destination is unreachable. */
   connect(): Promise<void>;
   /**
    * Queues one record; resolves when it is durably accepted (per the sink's ack policy),
-   * rejects when delivery failed after the sink's own retries.
+   * rejects with a {@link DeliveryError} when delivery failed after the sink's own retries.
+   * After a retriable failure every later send rejects too until {@link connect} succeeds
+   * again, so no record overtakes one that must be resent.
    */
   send(message: OutgoingMessage): Promise<DeliveryReport>;
   /** Sends everything buffered now and waits for it to settle. */

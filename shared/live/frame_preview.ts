@@ -4,9 +4,10 @@
  * small JPEG of it.
  *
  * Cost invariant: nothing is encoded unless someone looks. The state keeps the raw frame only
- * while the camera was viewed within `watchMs`; a JPEG (at most `maxWidth` wide) is encoded
- * when asked for and cached for that frame number. Memory per camera is therefore one small
- * JPEG plus, for watched cameras only, a reference to the newest decoded frame.
+ * while the camera was viewed within `watchMs` (its JPEG asked for, or the camera list read:
+ * an open page watches every camera); a JPEG (at most `maxWidth` wide) is encoded when asked
+ * for and cached for that frame number. Memory per camera is therefore one small JPEG plus,
+ * for watched cameras only, a reference to the newest decoded frame.
  *
  * The state object lives in the pipeline's per-camera record; this module owns no map.
  *
@@ -39,6 +40,8 @@ export interface PreviewState {
 export interface FramePreviewer {
   /** A fresh state for a new camera. */
   createState(): PreviewState;
+  /** Marks every camera as watched now (the camera list was read). */
+  watchAll(): void;
   /** Records a processed frame (cheap: no pixel work). */
   update(state: PreviewState, frame: RawFrame, view: FrameView): void;
   /**
@@ -70,6 +73,7 @@ export function createFramePreviewer(options: FramePreviewerOptions = {}): Frame
   const quality = options.quality ?? 75;
   const watchMs = options.watchMs ?? 30_000;
   const now = options.now ?? (() => Date.now());
+  let allWatchedAt = -Infinity;
 
   const encode = async (frame: RawFrame): Promise<Uint8Array> => {
     let image = sharp(frame.data, {
@@ -85,9 +89,12 @@ export function createFramePreviewer(options: FramePreviewerOptions = {}): Frame
 
   return {
     createState: () => ({ view: null, frame: null, jpeg: null, watchedAt: -Infinity }),
+    watchAll() {
+      allWatchedAt = now();
+    },
     update(state, frame, view) {
       state.view = view;
-      state.frame = now() - state.watchedAt <= watchMs ? frame : null;
+      state.frame = now() - Math.max(state.watchedAt, allWatchedAt) <= watchMs ? frame : null;
     },
     async jpeg(state) {
       state.watchedAt = now();

@@ -16,7 +16,9 @@ export class ModelLoadError extends FessError {
     options: { expectedSha256?: string; cause?: unknown } = {},
   ) {
     const expected = options.expectedSha256 ? ` (expected sha256 ${options.expectedSha256})` : "";
-    super(503, "model_unavailable", `${message}: ${path}${expected}`, {
+    const hint = "; run `deno task models` to fetch and verify the models, " +
+      "or point FESS_MODELS_DIR at a folder holding them";
+    super(503, "model_unavailable", `${message}: ${path}${expected}${hint}`, {
       cause: options.cause,
       detail: { path, expected_sha256: options.expectedSha256 ?? null },
     });

@@ -156,7 +156,7 @@ export async function createOnnxSession(options: CreateOnnxSessionOptions): Prom
       { expectedSha256: options.sha256, cause: err },
     );
   }
-  logger.info("onnx session created", {
+  logger.debug("onnx session created", {
     backend,
     model: modelPath,
     inputs: session.inputNames,

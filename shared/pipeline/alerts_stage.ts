@@ -8,11 +8,12 @@
  *    camera record is dropped when another record marked the object's place. A lost claim or a
  *    foreign mark means another replica already raised it: the alert is dropped (its
  *    cooldown stays started, as if raised);
- * 2. the event is built (`snapshot_url` naming its own id) and published; refused: the rules
- *    engine's cooldown is undone and the claim released, so the next frame may raise it;
+ * 2. the event is built (`snapshot_url` naming its own id) and published — a frame's alerts
+ *    together, sharing one write-ahead-log commit; refused: the rules engine's cooldown is
+ *    undone and the claim released, so the next frame may raise it;
  * 3. accepted: the object's place is marked for other replicas, the camera's last alert noted,
  *    and the snapshot rendered and stored *off the frame's path*: the frame's pixels are copied
- *    and the box drawn before this returns (the frame may be reused afterwards), the JPEG
+ *    and the box drawn before the frame answers (the frame may be reused afterwards), the JPEG
  *    encoding and the store write run in the background ({@link AlertsStageDeps.background}),
  *    their failures logged. A client that fetches `snapshot_url` within milliseconds of the
  *    event may get a 404 it can retry.
@@ -92,18 +93,17 @@ export async function runAlertsStage(
     return deduper.heldByOthers(keys.around, scene.holder).then((held) => !held);
   }));
 
-  const accepted: AlertEvent[] = [];
-  for (let i = 0; i < keyed.length; i++) {
-    const { alert, cooldownMs, keys } = keyed[i]!;
+  // Published together (one write-ahead-log commit), handled as each is accepted or refused.
+  const published = await Promise.all(keyed.map(async ({ alert, cooldownMs, keys }, i) => {
     if (!allowed[i]) {
       deps.logger.debug("alert already raised by another replica", {
         camera_id: camera.id,
         rule_id: alert.rule_id,
         track_id: alert.track_id,
       });
-      continue;
+      return null;
     }
-    const event = recorder.publish("alert", () =>
+    const event = await recorder.publish("alert", () =>
       createRuleAlertEvent(alert, {
         camera_id: camera.id,
         frame_number: frame.frameNumber,
@@ -112,14 +112,23 @@ export async function runAlertsStage(
     if (!event) {
       scene.rules.refused(alert);
       if (deduper && keys.kind === "face" && cooldownMs > 0) void deduper.release(keys.claim);
-      continue;
+      return null;
     }
-    accepted.push(event);
-    camera.lastAlert = { type: event.alert_type, rule: alert.rule_id, timestamp: event.timestamp };
     if (deduper && keys.kind === "cell" && cooldownMs > 0) {
       deps.background(deduper.mark(keys.mark, scene.holder, cooldownMs));
     }
     if (snapshots) deps.background(storeSnapshot(deps.logger, snapshots, frame, event));
+    return event;
+  }));
+  const accepted = published.filter((e): e is AlertEvent => e !== null);
+  const last = accepted.at(-1);
+  if (last) {
+    camera.lastAlert = {
+      event_id: last.event_id,
+      alert_type: last.alert_type,
+      rule_id: last.rule_id ?? null,
+      timestamp: last.timestamp,
+    };
   }
   return accepted;
 }

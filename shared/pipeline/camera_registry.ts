@@ -19,6 +19,7 @@
  */
 import { type CameraActivity, noteFrame, startActivity } from "../camera_activity.ts";
 import { TooManyRequestsError } from "../errors.ts";
+import type { Detection } from "../events.ts";
 import type { FrameView, PreviewState } from "../live/frame_preview.ts";
 import type { Logger } from "../logger.ts";
 import { type FessMetrics, removeCameraSeries } from "../metrics.ts";
@@ -27,21 +28,28 @@ import type { CameraScene } from "./camera_scene.ts";
 
 /** The last alert of a camera the publisher accepted. */
 export interface LastAlert {
-  /** `alert_type`: the rule's trigger. */
-  readonly type: string;
-  /** The rule that fired. */
-  readonly rule: string;
+  readonly event_id: string;
+  /** The rule's trigger. */
+  readonly alert_type: string;
+  /** The rule that fired (null for an alert not raised by a rule). */
+  readonly rule_id: string | null;
   /** The frame's capture time (RFC 3339). */
   readonly timestamp: string;
 }
 
-/** What the live page lists of one camera. */
+/** What the live page lists of one camera (functions/cameras.ts adds `frame_url`). */
 export interface CameraSummary {
   readonly camera_id: string;
   /** Smoothed frame rate. */
   readonly fps: number;
+  /** The latest frame's motion verdict; null when gating is off or before the first frame. */
+  readonly motion: FrameView["motion"];
   /** The latest processed frame; null before the first (or without a previewer). */
-  readonly latest: FrameView | null;
+  readonly last_frame:
+    | (Omit<FrameView, "motion" | "detections"> & {
+      detections: Detection[];
+    })
+    | null;
   readonly last_alert: LastAlert | null;
 }
 
@@ -179,12 +187,23 @@ export function createCameraRegistry(options: CameraRegistryOptions): CameraRegi
     },
     list() {
       return [...records.values()].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0)).map(
-        (r) => ({
-          camera_id: r.id,
-          fps: Math.round(r.activity.fps * 100) / 100,
-          latest: r.preview?.view ?? null,
-          last_alert: r.lastAlert,
-        }),
+        (r) => {
+          const view = r.preview?.view ?? null;
+          return {
+            camera_id: r.id,
+            fps: Math.round(r.activity.fps * 100) / 100,
+            motion: view?.motion ?? null,
+            last_frame: view && {
+              frame_number: view.frame_number,
+              timestamp: view.timestamp,
+              width: view.width,
+              height: view.height,
+              detection_ran: view.detection_ran,
+              detections: [...view.detections],
+            },
+            last_alert: r.lastAlert,
+          };
+        },
       );
     },
     async prune() {

@@ -1,8 +1,12 @@
 /**
  * Publishing a frame's events: each event is built and handed to the publisher, and the frame
- * records which were accepted and which were refused with why (a full queue, an event that
- * failed its schema). Refusals are reported, never thrown: an event problem after detection
- * must not turn the frame into a 5xx.
+ * records which were accepted and which were refused with why (a full log, an oversized
+ * event, an event that failed its schema). Refusals are reported, never thrown: an event
+ * problem after detection must not turn the frame into a 5xx.
+ *
+ * Accepted means durable: the publisher resolves once the event is in its write-ahead log. A
+ * frame's events are started without waiting for each other, so they share one group commit;
+ * {@link EventRecorder.settle} waits for all of them before the frame answers.
  *
  * @module
  */
@@ -16,12 +20,15 @@ import type { FrameEvents } from "./frame_outcome.ts";
 export interface EventRecorder {
   /**
    * Builds an event with `build` (a schema failure is recorded as refused) and publishes it.
-   * Returns the event when the publisher accepted it, else null.
+   * Resolves to the event once the publisher accepted it (it is in the write-ahead log), else
+   * to null. Never rejects.
    */
-  publish<E extends FessEvent>(type: EventType, build: () => E): E | null;
-  /** The frame's events so far. */
+  publish<E extends FessEvent>(type: EventType, build: () => E): Promise<E | null>;
+  /** Waits until every event started so far is accepted or refused. */
+  settle(): Promise<void>;
+  /** The frame's events, in the order they were started (complete after {@link settle}). */
   readonly events: FrameEvents;
-  /** Time spent building and publishing, ms. */
+  /** Time the frame spent building events and waiting for them to be durable, ms. */
   readonly ms: number;
 }
 
@@ -32,29 +39,55 @@ export interface EventRecorderDeps {
   readonly cameraId: string;
 }
 
+type Slot =
+  | { readonly ok: true; readonly eventId: string }
+  | {
+    readonly ok: false;
+    readonly eventId: string | null;
+    readonly type: EventType;
+    readonly reason: string;
+  };
+
 /** Creates a recorder for one frame. */
 export function createEventRecorder(deps: EventRecorderDeps): EventRecorder {
+  const slots: Promise<Slot>[] = [];
   const events: FrameEvents = { published: [], rejected: [] };
   let ms = 0;
+
+  const refused = (type: EventType, eventId: string | null, err: unknown): Slot => {
+    const reason = errorMessage(err, 500);
+    deps.logger.warn("event not accepted", { event_type: type, camera_id: deps.cameraId, reason });
+    return { ok: false, eventId, type, reason };
+  };
+
   return {
-    publish(type, build) {
+    publish<E extends FessEvent>(type: EventType, build: () => E): Promise<E | null> {
       const t0 = performance.now();
-      let event: ReturnType<typeof build> | null = null;
+      let event: E;
       try {
         event = build();
-        events.published.push(deps.publisher.publish(event).event_id);
-        return event;
       } catch (err) {
-        const reason = errorMessage(err, 500);
-        events.rejected.push({ event_id: event?.event_id ?? null, event_type: type, reason });
-        deps.logger.warn("event not accepted", {
-          event_type: type,
-          camera_id: deps.cameraId,
-          reason,
-        });
-        return null;
-      } finally {
+        slots.push(Promise.resolve(refused(type, null, err)));
         ms += performance.now() - t0;
+        return Promise.resolve(null);
+      }
+      ms += performance.now() - t0;
+      const accepted = deps.publisher.publish(event).then(
+        (receipt): Slot => ({ ok: true, eventId: receipt.event_id }),
+        (err) => refused(type, event.event_id, err),
+      );
+      slots.push(accepted);
+      return accepted.then((slot) => (slot.ok ? event : null));
+    },
+    async settle() {
+      const t0 = performance.now();
+      const settled = await Promise.all(slots);
+      ms += performance.now() - t0;
+      events.published.length = 0;
+      events.rejected.length = 0;
+      for (const s of settled) {
+        if (s.ok) events.published.push(s.eventId);
+        else events.rejected.push({ event_id: s.eventId, event_type: s.type, reason: s.reason });
       }
     },
     events,

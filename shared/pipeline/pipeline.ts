@@ -109,8 +109,13 @@ export interface Pipeline {
    * before spending work on decoding it.
    */
   assertReady(): void;
-  /** The per-camera records (`list()`: the live page's read-only summaries). */
-  readonly cameras: Pick<CameraRegistry, "get" | "size" | "list">;
+  /**
+   * The per-camera records, read-only for the live page: `list()` (summaries by id) and
+   * `frameJpeg(id)` (the latest frame's JPEG, encoded on demand; null when none is kept).
+   */
+  readonly cameras: Pick<CameraRegistry, "get" | "size" | "list"> & {
+    frameJpeg(cameraId: string): Promise<Uint8Array | null>;
+  };
   /** Forgets idle cameras (records and metric series); run before each metrics scrape. */
   prune(): Promise<number>;
   /** Resolves when the background work started so far (alert snapshots) has finished. */
@@ -219,7 +224,17 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
     new ServiceUnavailableError(`detector unavailable: ${deps.detectorError}`);
 
   return {
-    cameras,
+    cameras: {
+      get: (id) => cameras.get(id),
+      get size() {
+        return cameras.size;
+      },
+      list: () => cameras.list(),
+      async frameJpeg(id) {
+        const preview = cameras.get(id)?.preview;
+        return previewer && preview ? await previewer.jpeg(preview) : null;
+      },
+    },
     assertReady() {
       if (!detector) throw unavailable();
     },
@@ -305,7 +320,7 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
       // 4. MotionDetection event
       const base = { camera_id: input.cameraId, frame_number: frameNumber, timestamp };
       const recorder = createEventRecorder({ publisher, logger: log, cameraId: input.cameraId });
-      recorder.publish("motion_detection", () =>
+      void recorder.publish("motion_detection", () =>
         createMotionDetectionEvent({
           ...base,
           motion_score: gate.score,
@@ -326,7 +341,7 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
           timestampMs,
         })
         : await runFacesStage(faces, withTime, frameNumber, detections);
-      for (const face of recognised.publish) recorder.publish("face_recognition", () => face);
+      for (const face of recognised.publish) void recorder.publish("face_recognition", () => face);
 
       // 6. rules -> 7. alerts with snapshots
       const a0 = performance.now();
@@ -354,6 +369,7 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
         recorder,
       );
       const alertsMs = performance.now() - a0;
+      await recorder.settle();
 
       preview({ detections, motion: gate.verdict, detection_ran: true });
       log.debug("frame processed", {

@@ -34,11 +34,13 @@ export function recordingPublisher(): RecordingPublisher {
     events,
     full: false,
     start: () => Promise.resolve(),
-    publish(event: unknown): PublishReceipt {
-      if (p.full) throw new TooManyRequestsError("event queue is full (10 pending)");
+    publish(event: unknown): Promise<PublishReceipt> {
+      if (p.full) {
+        return Promise.reject(new TooManyRequestsError("event queue is full (10 pending)"));
+      }
       const e = FessEventSchema.parse(event);
       events.push(e);
-      return {
+      return Promise.resolve({
         event_id: e.event_id,
         event_type: e.event_type,
         topic: e.event_type,
@@ -48,10 +50,22 @@ export function recordingPublisher(): RecordingPublisher {
           partition: 0,
           offset: String(events.length - 1),
         }),
-      };
+      });
     },
     queued: 0,
-    spooled: 0,
+    deadLetters: 0,
+    oldestAgeMs: 0,
+    healthCheck: () => ({
+      healthy: true,
+      mode: "fake",
+      state: "connected" as const,
+      queued: 0,
+      oldest_age_ms: 0,
+      dead_letters: 0,
+      wal_bytes: 0,
+      fsync: "none",
+    }),
+    refreshMetrics: () => {},
     state: "connected" as const,
     flush: () => Promise.resolve(),
     close: () => Promise.resolve(),

@@ -84,7 +84,7 @@ export function serviceUnavailableReason(name: ServiceName): string | null {
     case "redis":
       return onPath("redis-server") ? null : "redis-server is not on PATH";
     case "kafka":
-      if (Deno.env.get("FESS_KAFKA_BROKERS")) return null;
+      if (Deno.env.get("TEST_KAFKA_BROKERS")) return null;
       if (!onPath("java")) return "java (17+) is not on PATH";
       if (!kafkaInstalled()) {
         // Without the cache, CI can still fetch it (mvn); outside CI the fetch is opt-in.
@@ -380,7 +380,7 @@ export async function startRedis(): Promise<RedisServer> {
 export interface KafkaBroker {
   /** Bootstrap servers, `host:port`. */
   readonly brokers: string[];
-  /** Whether it came from `FESS_KAFKA_BROKERS` (then stop/start are not available). */
+  /** Whether it came from `TEST_KAFKA_BROKERS` (then stop/start are not available). */
   readonly external: boolean;
   /** Stops the broker (graceful, SIGKILL after 20 s); its data stays for {@link start}. */
   stop(): Promise<void>;
@@ -403,16 +403,16 @@ let sharedKafka: Promise<KafkaBroker> | null = null;
 
 /**
  * The process-wide broker (startup takes seconds, so tests share it), or the one named by
- * `FESS_KAFKA_BROKERS`. With `{ dedicated: true }` a private broker on its own ports.
+ * `TEST_KAFKA_BROKERS`. With `{ dedicated: true }` a private broker on its own ports.
  * Installs Kafka first (`scripts/kafka.sh install`, cached) when it is not in the cache.
  */
 export function startKafka(options: StartKafkaOptions = {}): Promise<KafkaBroker> {
   if (options.dedicated) return launchKafka(true);
-  const external = Deno.env.get("FESS_KAFKA_BROKERS");
+  const external = Deno.env.get("TEST_KAFKA_BROKERS");
   if (external) {
     const brokers = external.split(",").map((b) => b.trim()).filter(Boolean);
     const refuse = () =>
-      Promise.reject(new Error("cannot stop/start the external broker in FESS_KAFKA_BROKERS"));
+      Promise.reject(new Error("cannot stop/start the external broker in TEST_KAFKA_BROKERS"));
     return Promise.resolve({
       brokers,
       external: true,
@@ -471,10 +471,10 @@ async function launchKafka(dedicated: boolean): Promise<KafkaBroker> {
   while (controllerPort === port) controllerPort = freePort();
   const logFile = `${dir}/kafka.log`;
   const env = {
-    FESS_KAFKA_DATA_DIR: `${dir}/data`,
-    FESS_KAFKA_PORT: String(port),
-    FESS_KAFKA_CONTROLLER_PORT: String(controllerPort),
-    FESS_KAFKA_HEAP: Deno.env.get("FESS_KAFKA_HEAP") ?? "384m",
+    LOCAL_KAFKA_DATA_DIR: `${dir}/data`,
+    LOCAL_KAFKA_PORT: String(port),
+    LOCAL_KAFKA_CONTROLLER_PORT: String(controllerPort),
+    LOCAL_KAFKA_HEAP: Deno.env.get("LOCAL_KAFKA_HEAP") ?? "384m",
   };
   let pid: number | null = null;
 

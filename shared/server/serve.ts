@@ -1,0 +1,122 @@
+/**
+ * FESS's HTTP server: `Deno.serve` on a loopback port behind the connection guard (header
+ * deadline, idle timeout) on the public address, with a graceful shutdown:
+ *
+ * 1. stop accepting connections (the public port closes at once);
+ * 2. let requests in flight finish, up to `shutdownGraceMs`, each answered with
+ *    `Connection: close`; only then shut `Deno.serve` down, because its shutdown makes the
+ *    unread part of an in-flight request body unreadable;
+ * 3. then close whatever is left. The caller flushes events afterwards.
+ *
+ * @module
+ */
+import { errorResponse, InternalError } from "../errors.ts";
+import type { Logger } from "../logger.ts";
+import { type ConnGuard, startConnGuard } from "./conn_guard.ts";
+
+/** Options of {@link startServer}. */
+export interface ServerOptions {
+  readonly hostname: string;
+  readonly port: number;
+  readonly headerTimeoutMs: number;
+  readonly idleTimeoutMs: number;
+  readonly shutdownGraceMs: number;
+  readonly handler: (req: Request) => Response | Promise<Response>;
+  readonly logger: Logger;
+}
+
+/** A running server. */
+export interface FessServer {
+  /** The public address. */
+  readonly addr: Deno.NetAddr;
+  /**
+   * Stops accepting, waits for requests in flight (up to the grace period), then closes.
+   * Resolves `true` when every request finished in time. Idempotent.
+   */
+  shutdown(): Promise<boolean>;
+}
+
+/** Starts the server; the public port is open when this returns. */
+export function startServer(options: ServerOptions): FessServer {
+  const log = options.logger;
+  const abort = new AbortController();
+  let inflight = 0;
+  let draining = false;
+  let onIdle: (() => void) | undefined;
+  const handler = async (req: Request): Promise<Response> => {
+    inflight++;
+    try {
+      const res = await options.handler(req);
+      if (draining) {
+        try {
+          res.headers.set("connection", "close");
+        } catch {
+          // immutable headers: the connection closes at shutdown anyway
+        }
+      }
+      return res;
+    } finally {
+      if (--inflight === 0) onIdle?.();
+    }
+  };
+  const internal = Deno.serve(
+    {
+      hostname: "127.0.0.1",
+      port: 0,
+      signal: abort.signal,
+      onListen: () => {},
+      // The app renders its own errors; this catches only what escapes it.
+      onError: (err) => {
+        log.error("unhandled request error", { error: err });
+        return errorResponse(new InternalError());
+      },
+    },
+    handler,
+  );
+  const guard: ConnGuard = startConnGuard({
+    hostname: options.hostname,
+    port: options.port,
+    upstream: { hostname: "127.0.0.1", port: internal.addr.port },
+    headerTimeoutMs: options.headerTimeoutMs,
+    idleTimeoutMs: options.idleTimeoutMs,
+    logger: log,
+  });
+
+  let stopping: Promise<boolean> | undefined;
+  return {
+    addr: guard.addr,
+    shutdown() {
+      stopping ??= (async () => {
+        guard.stopAccepting();
+        draining = true;
+        let timer: ReturnType<typeof setTimeout> | undefined;
+        const idle = new Promise<void>((resolve) => {
+          onIdle = resolve;
+          if (inflight === 0) resolve();
+        });
+        // Done when every request is answered, the server closed its connections and the
+        // relays have passed the last bytes on.
+        const drained = idle.then(() => internal.shutdown()).then(() => guard.finished)
+          .then(() => true);
+        const graceful = await Promise.race([
+          drained,
+          new Promise<boolean>((
+            r,
+          ) => (timer = setTimeout(() => r(false), options.shutdownGraceMs))),
+        ]);
+        clearTimeout(timer);
+        if (!graceful) {
+          log.warn("shutdown grace period over: closing requests still in flight", {
+            grace_ms: options.shutdownGraceMs,
+            inflight,
+          });
+          abort.abort();
+          guard.closeAll();
+          await guard.finished;
+        }
+        return graceful;
+      })();
+      return stopping;
+    },
+  };
+}

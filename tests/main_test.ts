@@ -1,0 +1,190 @@
+/**
+ * The real entry point as a subprocess (`deno run main.ts`): refuses unsafe or mistyped
+ * settings with a clear message and a non-zero exit, opens its port before its dependencies
+ * are up, and on SIGTERM answers every request in flight before exiting.
+ */
+import assert from "node:assert/strict";
+import { modelsDir } from "./support/media.ts";
+import { motionEvent } from "./support/event_fixtures.ts";
+
+const MAIN = new URL("../main.ts", import.meta.url).pathname;
+
+/** Env for a subprocess: only what the test names (no FESS_* leaking in from the runner). */
+function env(extra: Record<string, string>): Record<string, string> {
+  const base = Object.fromEntries(
+    Object.entries(Deno.env.toObject()).filter(([k]) =>
+      !k.startsWith("FESS_") && k !== "PORT" && k !== "HOST"
+    ),
+  );
+  return { ...base, NO_COLOR: "1", ...extra };
+}
+
+async function runToExit(extra: Record<string, string>, args: string[] = []) {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", MAIN, ...args],
+    env: env(extra),
+    clearEnv: true,
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  return { code: out.code, stderr: new TextDecoder().decode(out.stderr) };
+}
+
+Deno.test("production without API keys or an encryption key refuses to start, saying why", async () => {
+  const { code, stderr } = await runToExit({ FESS_ENVIRONMENT: "production" });
+  assert.equal(code, 78);
+  assert.match(stderr, /server\.api_keys .*environment is production .*at least one API key/);
+  assert.match(stderr, /faces\.encryption_key .*FESS_FACES__ALLOW_PLAINTEXT_ENCODINGS=true/);
+});
+
+Deno.test("a mistyped FESS_ variable stops the start naming it and the real name", async () => {
+  const { code, stderr } = await runToExit({ FESS_REDIS_HOST: "127.0.0.1" });
+  assert.equal(code, 78);
+  assert.match(stderr, /env FESS_REDIS_HOST\).*did you mean FESS_REDIS__HOST\?/);
+});
+
+Deno.test("an unknown flag stops the start with the usage", async () => {
+  const { code, stderr } = await runToExit({}, ["--prot", "9000"]);
+  assert.equal(code, 64);
+  assert.match(stderr, /usage: deno task start \[--port <port>\]/);
+});
+
+interface Running {
+  readonly url: string;
+  readonly child: Deno.ChildProcess;
+  readonly logs: string[];
+  readonly dir: string;
+}
+
+async function start(extra: Record<string, string> = {}): Promise<Running> {
+  const dir = await Deno.makeTempDir({ prefix: "fess-main-" });
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", MAIN, "--host", "127.0.0.1", "--port", "0"],
+    env: env({
+      FESS_MODELS_DIR: modelsDir(),
+      FESS_KAFKA__EVENT_LOG_PATH: `${dir}/events.jsonl`,
+      FESS_KAFKA__SPOOL_DIR: `${dir}/spool`,
+      FESS_HEALTH__DISK_PATH: dir,
+      FESS_FACES__ENABLED: "false",
+      FESS_DETECTOR__WARMUP: "false",
+      ...extra,
+    }),
+    clearEnv: true,
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  child.stderr.pipeTo(new WritableStream()).catch(() => {});
+  const logs: string[] = [];
+  const lines = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  let buffered = "";
+  let url: string | undefined;
+  const deadline = Date.now() + 60_000;
+  while (!url && Date.now() < deadline) {
+    const { value, done } = await lines.read();
+    if (done) break;
+    buffered += value;
+    const parts = buffered.split("\n");
+    buffered = parts.pop()!;
+    for (const l of parts) {
+      logs.push(l);
+      const m = /"msg":"listening".*"url":"(http:\/\/[^"]+)"/.exec(l);
+      if (m) url = m[1];
+    }
+  }
+  // Keep draining stdout so the child never blocks on a full pipe.
+  (async () => {
+    for (;;) {
+      const { value, done } = await lines.read();
+      if (done) return;
+      logs.push(...value.split("\n").filter((l) => l !== ""));
+    }
+  })().catch(() => {});
+  assert.ok(url, `no listening line in ${logs.join("\n")}`);
+  return { url, child, logs, dir };
+}
+
+async function waitReady(url: string): Promise<void> {
+  for (let i = 0; i < 600; i++) {
+    const res = await fetch(`${url}/health/ready`).catch(() => null);
+    const ok = res?.status === 200;
+    await res?.body?.cancel();
+    if (ok) return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error("never ready");
+}
+
+Deno.test("the port opens before the broker is reachable; readiness says not ready meanwhile", async () => {
+  // A broker address nothing listens on: the app keeps trying while the port already answers.
+  const probe = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const deadPort = (probe.addr as Deno.NetAddr).port;
+  probe.close();
+  const s = await start({ FESS_KAFKA__BROKERS: `127.0.0.1:${deadPort}`, FESS_KAFKA__RETRIES: "8" });
+  try {
+    const live = await fetch(`${s.url}/health/live`);
+    assert.equal(live.status, 200);
+    await live.body?.cancel();
+    const ready = await fetch(`${s.url}/health/ready`);
+    assert.equal(ready.status, 503);
+    assert.equal((await ready.json()).status, "not_ready");
+    const frame = await fetch(`${s.url}/detect/cam-1`, { method: "POST", body: "x" });
+    assert.equal(frame.status, 503);
+    assert.ok(frame.headers.get("retry-after"));
+    await frame.body?.cancel();
+  } finally {
+    s.child.kill("SIGKILL");
+    await s.child.status;
+    await Deno.remove(s.dir, { recursive: true });
+  }
+});
+
+Deno.test("SIGTERM with requests in flight: every request gets its full response, events are flushed", async () => {
+  const s = await start();
+  try {
+    await waitReady(s.url);
+    const n = 8;
+    let sentFirstChunk = 0;
+    const events = Array.from({ length: n }, (_, i) => motionEvent("cam-drain", i));
+    const requests = events.map((e) => {
+      const bytes = new TextEncoder().encode(JSON.stringify(e));
+      const half = Math.floor(bytes.length / 2);
+      // The body arrives in two parts, 700 ms apart: the request is in flight at SIGTERM.
+      const body = new ReadableStream<Uint8Array>({
+        async start(c) {
+          c.enqueue(bytes.subarray(0, half));
+          sentFirstChunk++;
+          await new Promise((r) => setTimeout(r, 700));
+          c.enqueue(bytes.subarray(half));
+          c.close();
+        },
+      });
+      return fetch(`${s.url}/events`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body,
+      });
+    });
+    while (sentFirstChunk < n) await new Promise((r) => setTimeout(r, 10));
+    await new Promise((r) => setTimeout(r, 150));
+    s.child.kill("SIGTERM");
+    const responses = await Promise.all(requests);
+    const status = await s.child.status;
+    await new Promise((r) => setTimeout(r, 50)); // the last log lines
+    for (const res of responses) {
+      const text = await res.text();
+      assert.equal(res.status, 202, `${text}\n${s.logs.join("\n")}`);
+      assert.equal(JSON.parse(text).status, "accepted");
+    }
+    assert.equal(status.code, 0, s.logs.join("\n"));
+    const logged = await Deno.readTextFile(`${s.dir}/events.jsonl`);
+    for (const e of events) assert.ok(logged.includes(e.event_id), `event ${e.event_id} flushed`);
+    assert.ok(s.logs.some((l) => l.includes('"msg":"stopped"') && l.includes('"graceful":true')));
+  } finally {
+    try {
+      s.child.kill("SIGKILL");
+    } catch {
+      // already exited
+    }
+    await Deno.remove(s.dir, { recursive: true });
+  }
+});

@@ -229,7 +229,11 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
       get size() {
         return cameras.size;
       },
-      list: () => cameras.list(),
+      list() {
+        // Reading the list is an open page: every camera's next frame is kept for its JPEG.
+        previewer?.watchAll();
+        return cameras.list();
+      },
       async frameJpeg(id) {
         const preview = cameras.get(id)?.preview;
         return previewer && preview ? await previewer.jpeg(preview) : null;

@@ -11,6 +11,7 @@
  *
  * @module
  */
+import { createAlertDeduper } from "./shared/alerts/alert_dedup.ts";
 import { createAuthenticator } from "./shared/auth.ts";
 import { cacheHealthCheck, openCache } from "./shared/cache/open_cache.ts";
 import type { Config } from "./shared/config.ts";
@@ -22,13 +23,17 @@ import { createFaceGallery, type FaceGallery } from "./shared/faces/gallery.ts";
 import { loadRecognizer } from "./shared/faces/load_recognizer.ts";
 import { createFrameDecoder } from "./shared/image/frame_decoder.ts";
 import { createHealthService, systemHealthCheck } from "./shared/health.ts";
+import { createFramePreviewer, type FramePreviewer } from "./shared/live/frame_preview.ts";
 import { createLiveFeed } from "./shared/live/live_feed.ts";
 import { withLiveFeed } from "./shared/live/live_publisher.ts";
 import type { Logger } from "./shared/logger.ts";
 import { createMetrics, type FessMetrics } from "./shared/metrics.ts";
 import { createPipeline, type Pipeline } from "./shared/pipeline/pipeline.ts";
+import { detectorSettingsForTracking } from "./shared/pipeline/track_stage.ts";
+import { createSnapshotStore } from "./shared/snapshots/create_snapshot_store.ts";
 import { createSystemStatsReader } from "./shared/system_stats.ts";
 import { createApi, openApiDocument } from "./functions/api.ts";
+import { createCamerasHandler } from "./functions/cameras.ts";
 import { createDetectHandler } from "./functions/detect.ts";
 import { createDocsHandler } from "./functions/docs.ts";
 import { createEventsHandler } from "./functions/events.ts";
@@ -36,6 +41,7 @@ import { createFacesHandler } from "./functions/faces.ts";
 import { createHealthHandler } from "./functions/health.ts";
 import { createMetricsHandler } from "./functions/metrics.ts";
 import { createPageHandler } from "./functions/page.ts";
+import { createSnapshotsHandler } from "./functions/snapshots.ts";
 import { createStreamHandler } from "./functions/stream.ts";
 
 /** FESS version reported by liveness. */
@@ -53,6 +59,8 @@ export interface App {
   readonly gallery: FaceGallery;
   /** The frame route, for sources other than HTTP (the camera intake). */
   readonly pipeline: Pipeline;
+  /** Each camera's latest frame for the live page (JPEG on demand). */
+  readonly previewer: FramePreviewer;
   /** Flushes events (delivered or spooled) and closes every dependency. Idempotent. */
   close(): Promise<void>;
 }
@@ -72,7 +80,7 @@ export async function createApp(deps: AppDeps): Promise<App> {
   const authenticator = createAuthenticator(config.server.api_keys);
   if (!authenticator.enabled) {
     logger.warn(
-      "no API keys configured: protected routes (detect, faces, events) are open to anyone",
+      "no API keys configured: protected routes (detect, faces, events, snapshots, cameras) are open to anyone",
     );
   }
   // Closed in reverse order of creation.
@@ -100,7 +108,11 @@ export async function createApp(deps: AppDeps): Promise<App> {
   );
   closers.push(() => publisher.close());
 
-  const loaded = await loadDetector({ settings: config.detector, logger });
+  // With the tracker on, the detector also reports the low-score boxes the tracker needs.
+  const loaded = await loadDetector({
+    settings: detectorSettingsForTracking(config.detector, config.tracker),
+    logger,
+  });
   const detector = loaded.detector;
   if (detector) closers.push(() => detector.close());
   const faces = await loadRecognizer({
@@ -112,6 +124,9 @@ export async function createApp(deps: AppDeps): Promise<App> {
   });
   closers.push(() => faces.close());
 
+  const instanceId = config.server.instance_id ?? Deno.hostname();
+  const snapshots = createSnapshotStore(config.snapshots, cache);
+  const previewer = createFramePreviewer();
   const pipeline = createPipeline({
     settings: config,
     detector,
@@ -119,9 +134,19 @@ export async function createApp(deps: AppDeps): Promise<App> {
     publisher,
     cache,
     recognizer: faces.recognizer,
+    snapshots,
+    deduper: createAlertDeduper({
+      cache,
+      ttlMs: Math.max(1, config.faces.alert_cooldown_seconds * 1000),
+      owner: instanceId,
+      logger,
+    }),
+    previewer,
     metrics,
     logger,
   });
+  // Snapshots still being encoded are stored before the cache closes.
+  closers.push(() => pipeline.settled());
 
   const health = createHealthService({
     checks: [
@@ -147,7 +172,7 @@ export async function createApp(deps: AppDeps): Promise<App> {
     minBodyBytesPerSecond: server.min_body_bytes_per_second,
     maxInflight: server.max_inflight,
     corsOrigins: server.cors,
-    instanceId: server.instance_id ?? Deno.hostname(),
+    instanceId,
   });
   const ready = () => detector !== null && !deps.draining?.();
   api.route("/", createHealthHandler({ health, ready, version: VERSION }));
@@ -185,6 +210,20 @@ export async function createApp(deps: AppDeps): Promise<App> {
     }),
   );
   api.route("/", createEventsHandler({ publisher, logger, bodyLimitBytes: limit }));
+  api.route("/", createSnapshotsHandler({ store: snapshots }));
+  api.route(
+    "/",
+    createCamerasHandler({
+      cameras: {
+        list: () =>
+          pipeline.cameras.list().map((c) => ({
+            ...c,
+            frame_url: `/cameras/${encodeURIComponent(c.camera_id)}/frame.jpg`,
+          })),
+        frameJpeg: (id) => pipeline.cameras.frameJpeg(id),
+      },
+    }),
+  );
   api.route("/", createStreamHandler({ feed }));
   api.route("/", createPageHandler());
   api.route("/", createDocsHandler({ document: () => openApiDocument(api, VERSION) }));
@@ -206,6 +245,7 @@ export async function createApp(deps: AppDeps): Promise<App> {
     publisher,
     gallery,
     pipeline,
+    previewer,
     close() {
       closing ??= (async () => {
         for (const close of closers.reverse()) {

@@ -29,7 +29,7 @@ Camera (without --config):
   --url SOURCE            where the video comes from
   --fps N                 frame rate cap (default 5)
   --width W --height H    scale frames to WxH (default: native size)
-  --pixel-format F        bgr24 (default), rgb24, yuv420p, nv12
+  --pixel-format F        yuv420p (default), bgr24, rgb24, nv12
   --loop                  files only: start again at the end
   --rtsp-transport T      tcp (default) or udp
 Run:

@@ -14,8 +14,8 @@
 import { z } from "zod";
 import YAML from "yaml";
 import { CameraIdSchema } from "../shared/camera_id.ts";
+import { CameraSettingsSchema } from "../shared/camera_settings.ts";
 import { CameraPixelFormatSchema } from "./pixel_format.ts";
-import { CameraServiceSettingsSchema } from "./service_settings.ts";
 import { type CameraSource, classifySource } from "./source.ts";
 
 // Flags arrive as strings; YAML gives typed values. Both go through one schema.
@@ -40,11 +40,13 @@ export const CameraSchema = z.strictObject({
   fps: num(z.number().gt(0).max(120)).default(5).describe("frame rate cap (never duplicates)"),
   width: side().optional().describe("scale to this width (with height); default: native"),
   height: side().optional().describe("scale to this height (with width); default: native"),
-  pixel_format: CameraPixelFormatSchema.default("bgr24"),
+  pixel_format: CameraPixelFormatSchema.default("yuv420p"),
   loop: bool().default(false).describe("files only: start again at the end"),
   rtsp_transport: z.enum(["tcp", "udp"]).default("tcp"),
   key: z.string().min(1).optional().describe("secret; API key for this camera"),
-  settings: CameraServiceSettingsSchema.optional(),
+  settings: CameraSettingsSchema.optional().describe(
+    "zones, masks, rules and thresholds: the service reads them (its cameras_path setting)",
+  ),
 });
 
 const ServerUrlSchema = z.string().refine((s) => {
@@ -173,6 +175,13 @@ export function parseCamerasConfig(
       }
     }
     sources.push(source);
+    const fourTwoZero = cam.pixel_format === undefined || cam.pixel_format === "yuv420p" ||
+      cam.pixel_format === "nv12";
+    for (const side of ["width", "height"] as const) {
+      if (fourTwoZero && Number.isInteger(Number(cam[side])) && Number(cam[side]) % 2 === 1) {
+        add(at(side), `${cam.pixel_format ?? "yuv420p"} needs an even ${side}`);
+      }
+    }
     if ((cam.width === undefined) !== (cam.height === undefined)) {
       const [given, missing] = cam.width === undefined ? ["height", "width"] : ["width", "height"];
       add(at(given), `give both width and height (${missing} is missing)`);

@@ -56,6 +56,9 @@ export function ffmpegArgs(options: FfmpegCommandOptions): string[] {
   args.push("-i", source.input, "-map", "0:v:0", "-an", "-sn", "-dn");
   if (options.size) {
     args.push("-vf", `scale=${options.size.width}:${options.size.height}:flags=bilinear`);
+  } else if (options.pixelFormat === "yuv420p" || options.pixelFormat === "nv12") {
+    // 4:2:0 needs an even size (the service refuses odd ones): drop an odd last row/column.
+    args.push("-vf", "crop=trunc(iw/2)*2:trunc(ih/2)*2:0:0");
   }
   args.push("-r", String(options.fps), "-fps_mode", "vfr");
   args.push("-f", "rawvideo", "-pix_fmt", options.pixelFormat, "pipe:1");

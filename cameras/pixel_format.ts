@@ -8,7 +8,7 @@
  */
 import { z } from "zod";
 
-/** Upload pixel formats. `bgr24` until the service decodes 4:2:0 uploads. */
+/** Upload pixel formats. `yuv420p` by default: half the bytes of `bgr24`, decoded exactly. */
 export const CameraPixelFormatSchema = z.enum(["bgr24", "rgb24", "yuv420p", "nv12"]);
 /** An upload pixel format. */
 export type CameraPixelFormat = z.infer<typeof CameraPixelFormatSchema>;

@@ -8,6 +8,11 @@
  *  2. a YAML or JSON file named by `FESS_CONFIG_FILE`;
  *  3. the defaults in the schema below (every setting has one, or is optional).
  *
+ * `cameras_path` names the intake sidecar's `cameras.yaml` (not `cameras_file`: a `_FILE`
+ * variable already means "this setting's value from a file"): each entry's `id` and `settings`
+ * join `cameras` (an entry of `cameras` itself wins over the file's for the same id), and
+ * their problems are reported with the file and the entry, like any other setting's.
+ *
  * An invalid configuration throws one {@link ConfigError} listing every bad key with its
  * source and the reason, so an operator fixes all of them in one go.
  *
@@ -296,6 +301,9 @@ export const ConfigSchema = z.strictObject({
   tracker: TrackerSchema,
   snapshots: SnapshotsSchema,
   cameras: CamerasSchema,
+  cameras_path: optionalString().describe(
+    "the sidecar's cameras.yaml: each entry's settings join `cameras`",
+  ),
 });
 
 /** Validated settings. */
@@ -502,6 +510,7 @@ export function loadConfig(
   }
 
   const merged = deepMerge(fromFile, fromEnv);
+  mergeCamerasFile(merged, sources, issues, readFile);
   const result = ConfigSchema.safeParse(merged);
   if (!result.success) {
     for (const issue of result.error.issues) {
@@ -613,6 +622,56 @@ function editDistance(a: string, b: string): number {
     prev = row;
   }
   return prev[b.length]!;
+}
+
+/**
+ * Adds the `settings` of each camera in `cameras_path` (the sidecar's `cameras.yaml`) to
+ * `merged.cameras` under its `id`, recording the file as their source. Reads nothing else of
+ * the sidecar's document; the schema validates the settings with everything else.
+ */
+function mergeCamerasFile(
+  merged: Tree,
+  sources: Map<string, string>,
+  issues: ConfigIssue[],
+  readFile: (path: string) => string,
+): void {
+  const path = merged.cameras_path;
+  if (typeof path !== "string" || path.trim() === "") return;
+  const fileIssue = (message: string) =>
+    issues.push({ key: "cameras_path", source: sourceOf(sources, "cameras_path"), message });
+  let doc: unknown;
+  try {
+    doc = YAML.parse(readFile(path));
+  } catch (err) {
+    const reason = err instanceof Deno.errors.NotFound
+      ? "file not found"
+      : errorMessage(err).split("\n")[0];
+    fileIssue(`cannot read ${path}: ${reason}`);
+    return;
+  }
+  const entries = (doc as Tree | null)?.cameras;
+  if (!Array.isArray(entries)) {
+    fileIssue(`${path} has no cameras list`);
+    return;
+  }
+  let own: unknown = merged.cameras ?? {};
+  if (typeof own === "string") {
+    try {
+      own = own.trim() === "" ? {} : YAML.parse(own);
+    } catch {
+      return; // the schema reports the unreadable FESS_CAMERAS
+    }
+  }
+  if (own === null || typeof own !== "object" || Array.isArray(own)) return;
+  const cameras: Tree = {};
+  entries.forEach((entry: unknown, i: number) => {
+    const e = (entry ?? {}) as Tree;
+    if (typeof e.id !== "string" || e.settings === undefined || e.settings === null) return;
+    if (Object.hasOwn(own as Tree, e.id)) return;
+    cameras[e.id] = e.settings;
+    sources.set(`cameras.${e.id}`, `file ${path} cameras[${i}].settings`);
+  });
+  merged.cameras = { ...cameras, ...(own as Tree) };
 }
 
 function keyOf(varName: string): string {

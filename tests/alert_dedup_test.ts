@@ -26,6 +26,32 @@ Deno.test("a claim is won once per TTL, and again after it expires or is release
   await cache.close();
 });
 
+Deno.test("a claim may carry its own TTL (a rule's cooldown)", async () => {
+  let t = 1_000_000;
+  const cache = createMemoryCache({ now: () => t });
+  const dedup = createAlertDeduper({ cache, ttlMs: 30_000, logger: silentLogger });
+  assert.equal(await dedup.claim("cam-1:r:face:bob", 5_000), true);
+  t += 4_999;
+  assert.equal(await dedup.claim("cam-1:r:face:bob", 5_000), false);
+  t += 1;
+  assert.equal(await dedup.claim("cam-1:r:face:bob", 5_000), true);
+  await cache.close();
+});
+
+Deno.test("marks tell other holders, not their own, that a place was alerted on", async () => {
+  let t = 1_000_000;
+  const cache = createMemoryCache({ now: () => t });
+  const dedup = createAlertDeduper({ cache, ttlMs: 30_000, logger: silentLogger });
+  const cells = ["cam-1:r:person:cell:3.4", "cam-1:r:person:cell:3.5"];
+  assert.equal(await dedup.heldByOthers(cells, "record-a"), false, "nothing marked");
+  await dedup.mark(cells[1]!, "record-a", 10_000);
+  assert.equal(await dedup.heldByOthers(cells, "record-a"), false, "its own mark");
+  assert.equal(await dedup.heldByOthers(cells, "record-b"), true, "another record's mark");
+  t += 10_000;
+  assert.equal(await dedup.heldByOthers(cells, "record-b"), false, "expired with the cooldown");
+  await cache.close();
+});
+
 Deno.test("a deduper refuses a non-positive TTL", () => {
   const cache = createMemoryCache();
   assert.throws(

@@ -2,8 +2,8 @@
  * End to end through {@link createApp} with real Redis and a real Kafka broker
  * (tests/support/services.ts), served over real HTTP on loopback: health, face enrolment from
  * JPEG crops of the group photo, detection of the whole photo, the events consumed back from
- * Kafka, the detection cache in Redis, the motion gate on a repeated frame, the metrics, and a
- * flushing shutdown.
+ * Kafka, the detection cache in Redis, the motion gate on a repeated frame, alert snapshots
+ * behind the API key until their TTL, the metrics, and a flushing shutdown.
  */
 import assert from "node:assert/strict";
 import { Kafka, logLevel } from "kafkajs";
@@ -51,6 +51,12 @@ function sample(text: string, name: string, labels: Record<string, string>): num
   return find(parseExposition(text), name, labels)[0]?.value ?? null;
 }
 
+/** FaceRecognition events of a frame (faces of a track: its first identity) and its alerts. */
+function expectedEvents(body: DetectBody): { faces: number; alerts: number } {
+  const tracked = body.faces.filter((f) => f.track_id !== null);
+  return { faces: tracked.length, alerts: tracked.filter((f) => !f.authorized).length };
+}
+
 interface FaceBox {
   bbox: { x1: number; y1: number; x2: number; y2: number };
   detection_score: number;
@@ -66,7 +72,12 @@ interface DetectBody {
   model: { id: string; backend: string };
   detections: { class_name: string; score: number }[];
   cached: boolean | null;
-  faces: { face_id: string | null; authorized: boolean; similarity: number | null }[];
+  faces: {
+    face_id: string | null;
+    authorized: boolean;
+    similarity: number | null;
+    track_id: number | null;
+  }[];
   events: { published: string[]; rejected: unknown[] };
 }
 
@@ -111,6 +122,13 @@ Deno.test({
       // busy box (the default bound is short; cache_write_test covers a stalled Redis).
       FESS_CACHE__DETECTION_WRITE_WAIT_MS: "5000",
       FESS_SERVER__API_KEYS: API_KEY,
+      // One photo, one frame: every person a track confirmed on it (the nano model scores some
+      // people below the default new-track bar) and every face searched in it.
+      FESS_TRACKER__MIN_HITS: "1",
+      FESS_TRACKER__HIGH_THRESHOLD: "0.3",
+      FESS_TRACKER__NEW_TRACK_THRESHOLD: "0.3",
+      FESS_FACES__MAX_SEARCHES_PER_FRAME: "64",
+      FESS_SNAPSHOTS__TTL_SECONDS: "4",
       // A busy 2-core CI box must not turn the system check (and the status) degraded.
       FESS_HEALTH__CPU_THRESHOLD_PERCENT: "100",
       FESS_HEALTH__MEMORY_THRESHOLD_PERCENT: "100",
@@ -251,8 +269,11 @@ Deno.test({
           );
           const events = body.events!;
           assert.deepEqual(events.rejected, []);
-          // Motion + one per face + alerts (the visitor, and the unknown faces of this camera).
-          assert.equal(events.published.length, 1 + faces.length + 2);
+          // Motion + one per person track's face + an alert per track whose face is unknown or
+          // not authorised (the visitor, and every stranger: cooldown per track).
+          const want = expectedEvents(body);
+          assert.ok(want.faces >= 11 && want.alerts >= 9, JSON.stringify(want));
+          assert.equal(events.published.length, 1 + want.faces + want.alerts);
         },
       );
 
@@ -291,6 +312,27 @@ Deno.test({
         },
       );
 
+      await t.step("alert snapshots are served behind the API key until their TTL", async () => {
+        await app.pipeline.settled();
+        const keys = await redis.keys("snapshot:*");
+        assert.equal(keys.length, expectedEvents(first!).alerts, "one snapshot per alert");
+        const id = keys[0]!.slice("snapshot:".length);
+        const ttl = await redis.pttl(keys[0]!);
+        assert.ok(ttl > 0 && ttl <= 4000, `snapshot TTL ${ttl} ms`);
+        const noKey = await fetch(`${base}/snapshots/${id}`);
+        assert.equal(noKey.status, 401);
+        await noKey.body?.cancel();
+        const res = await fetch(`${base}/snapshots/${id}`, { headers: auth });
+        assert.equal(res.status, 200);
+        assert.equal(res.headers.get("content-type"), "image/jpeg");
+        const meta = await sharp(new Uint8Array(await res.arrayBuffer())).metadata();
+        assert.deepEqual([meta.format, meta.width, meta.height], ["jpeg", 1024, 707]);
+        await new Promise((r) => setTimeout(r, ttl + 200));
+        const gone = await fetch(`${base}/snapshots/${id}`, { headers: auth });
+        assert.equal(gone.status, 404, "expired with its TTL");
+        await gone.body?.cancel();
+      });
+
       await t.step("GET /metrics counts detections, recognitions and sent events", async () => {
         await app.publisher.flush();
         const res = await fetch(`${base}/metrics`);
@@ -313,9 +355,10 @@ Deno.test({
         );
         const sent = (topic: string) =>
           sample(text, "fess_kafka_events_sent_total", { topic, status: "sent" });
+        const want = expectedEvents(first!);
         assert.equal(sent(topics.motion), 1);
-        assert.equal(sent(topics.face), faces.length);
-        assert.equal(sent(topics.alert), 2);
+        assert.equal(sent(topics.face), want.faces);
+        assert.equal(sent(topics.alert), want.alerts);
         assert.equal(
           sample(text, "fess_kafka_events_sent_total", {
             topic: topics.motion,
@@ -334,16 +377,16 @@ Deno.test({
       });
 
       await t.step("the events come back from Kafka, keyed by camera and valid", async () => {
-        const faces = first!.faces!;
-        const expected = 1 + faces.length + 2;
+        const want = expectedEvents(first!);
+        const expected = 1 + want.faces + want.alerts;
         const all = [topics.motion, topics.face, topics.alert];
         const got = await consumeEvents(broker.brokers, all, (g) => g.length >= expected, 30_000);
         assert.equal(got.length, expected);
         // Exactly what was published, nothing for the still frame 2.
         assert.deepEqual(await topicSizes(broker.brokers, all), {
           [topics.motion]: 1,
-          [topics.face]: faces.length,
-          [topics.alert]: 2,
+          [topics.face]: want.faces,
+          [topics.alert]: want.alerts,
         });
         assert.deepEqual(
           got.map((c) => c.event.event_id).sort(),
@@ -369,7 +412,8 @@ Deno.test({
             assert.equal(c.topic, topics.face);
             return c.event as Extract<FessEvent, { event_type: "face_recognition" }>;
           });
-        assert.equal(faceEvents.length, faces.length);
+        assert.equal(faceEvents.length, want.faces);
+        assert.ok(faceEvents.every((f) => f.track_id! >= 1), "each names its person track");
         for (const who of enrolled) {
           const e = faceEvents.find((f) => f.face_id === who.id);
           assert.ok(e, `face_recognition event for ${who.id}`);
@@ -384,11 +428,18 @@ Deno.test({
           assert.equal(c.topic, topics.alert);
           return c.event as Extract<FessEvent, { event_type: "alert" }>;
         });
-        assert.deepEqual(
-          alerts.map((a) => [a.alert_type, a.face_id ?? null]).sort(),
-          [["unauthorized_face", `visitor-${run}`], ["unknown_face", null]],
-        );
-        assert.ok(alerts.every((a) => a.severity === "warning"));
+        const visitor = alerts.filter((a) => a.alert_type === "unauthorized_face");
+        assert.deepEqual(visitor.map((a) => a.face_id), [`visitor-${run}`]);
+        assert.equal(visitor[0]!.severity, "critical");
+        const strangers = alerts.filter((a) => a.alert_type === "unknown_face");
+        assert.equal(strangers.length, want.alerts - 1, "one alert per stranger's track");
+        assert.equal(new Set(alerts.map((a) => a.track_id)).size, alerts.length);
+        assert.ok(strangers.every((a) => a.severity === "warning" && a.face_id === null));
+        for (const a of alerts) {
+          assert.equal(a.snapshot_url, `/snapshots/${a.event_id}`);
+          assert.equal(a.captured_at, a.timestamp);
+          assert.equal(a.object_class, "person");
+        }
       });
     } finally {
       if (!closed) await app.close();

@@ -8,6 +8,7 @@ import { Counter } from "prom-client";
 import { createLogger, silentLogger } from "../shared/logger.ts";
 import { createMetrics } from "../shared/metrics.ts";
 import { createCameraRegistry } from "../shared/pipeline/camera_registry.ts";
+import { createCameraScene } from "../shared/pipeline/camera_scene.ts";
 import type { FrameInput } from "../shared/pipeline/frame_input.ts";
 import { createPipeline } from "../shared/pipeline/pipeline.ts";
 import { TooManyRequestsError } from "../shared/errors.ts";
@@ -41,6 +42,7 @@ Deno.test("camera activity drives fess_active_cameras and fess_fps, dropping idl
     metrics,
     logger: silentLogger,
     now: () => t,
+    build: { scene: (id) => createCameraScene(pipelineSettings(), id, "person") },
   });
   for (let i = 0; i < 5; i++) {
     cams.admit("cam-a");
@@ -77,6 +79,7 @@ Deno.test("an idle camera loses its series in every metric with a camera_id labe
     metrics,
     logger: silentLogger,
     now: () => t,
+    build: { scene: (id) => createCameraScene(pipelineSettings(), id, "person") },
   });
   for (const id of ["gone", "kept"]) {
     cams.admit(id);

@@ -35,7 +35,7 @@ Deno.test("a camera file gets defaults, its kinds classified and its key resolve
         { id: "yard", url: "http://10.0.0.6/video.mjpg", fps: "2.5", key: "own-key" },
         { id: "hls", url: "https://cdn/live/index.m3u8", width: 640, height: 360 },
         { id: "usb", url: "/dev/video0", pixel_format: "yuv420p" },
-        { id: "clip", url: "clip.mp4", loop: true, settings: { input_size: 640 } },
+        { id: "clip", url: "clip.mp4", loop: true, settings: { score_threshold: 0.4 } },
       ],
     },
     sources: new Map(),
@@ -57,10 +57,11 @@ Deno.test("a camera file gets defaults, its kinds classified and its key resolve
   ]);
   const [door, yard] = config.cameras;
   assert.equal(door!.fps, 5);
-  assert.equal(door!.pixel_format, "bgr24");
+  assert.equal(door!.pixel_format, "yuv420p", "4:2:0 by default: half the bytes of bgr24");
   assert.equal(door!.rtsp_transport, "tcp");
   assert.equal(yard!.fps, 2.5);
-  assert.deepEqual(config.cameras[4]!.settings, { input_size: 640 });
+  assert.equal(config.cameras[4]!.settings?.score_threshold, 0.4);
+  assert.deepEqual(config.cameras[4]!.settings?.rules, [], "the service's schema fills defaults");
   assert.equal(config.reconnect.initial_ms, 500);
   assert.equal(config.reconnect.max_ms, 30_000);
 });
@@ -190,4 +191,36 @@ Deno.test("compose runs the sidecar on a mounted cameras.yaml with the detector'
   }
   assert.match(dockerfile, /apt-get install -y --no-install-recommends ffmpeg/);
   assert.match(dockerfile, /"cameras\/main\.ts"\]/);
+});
+
+Deno.test("a camera's settings are checked with the service's schema, every problem at once", () => {
+  let err: CamerasConfigError | null = null;
+  try {
+    parseCamerasConfig({
+      tree: {
+        server: "http://fess:8080",
+        cameras: [
+          {
+            id: "door",
+            url: "rtsp://cam/1",
+            width: 641,
+            height: 360,
+            settings: { rules: [{ id: "r", zone: "drive", on: "enter" }], masks: [[[0, 0]]] },
+          },
+        ],
+      },
+      sources: new Map(),
+      fallbackSource: "file cams.yaml",
+    }, { fileExists: exists });
+  } catch (e) {
+    err = e as CamerasConfigError;
+  }
+  assert.ok(err instanceof CamerasConfigError);
+  assert.deepEqual(err.issues.map((i) => i.key).sort(), [
+    "cameras[0].settings.masks[0]",
+    "cameras[0].settings.rules[0].zone",
+    "cameras[0].width",
+  ]);
+  assert.match(err.message, /no zone named drive/);
+  assert.match(err.message, /yuv420p needs an even width/);
 });

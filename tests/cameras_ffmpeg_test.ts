@@ -53,6 +53,11 @@ Deno.test("ffmpeg opens each kind of input its own way and writes capped raw fra
     pixelFormat: "nv12",
   });
   assert.equal(after(v4l2, "-f"), "v4l2");
+  assert.equal(
+    after(v4l2, "-vf"),
+    "crop=trunc(iw/2)*2:trunc(ih/2)*2:0:0",
+    "4:2:0 at native size is cropped to an even size",
+  );
   const http = ffmpegArgs({
     source: { kind: "http", input: "http://c/m" },
     fps: 5,

@@ -79,7 +79,7 @@ Deno.test({
     assert.ok(stats.framesIn > stats.framesOut);
     assert.equal(stats.framesIn, stats.framesOut + stats.dropped + stats.uploadErrors);
     const headers = slow.lastHeaders!;
-    assert.equal(headers.get("x-pixel-format"), "bgr24");
+    assert.equal(headers.get("x-pixel-format"), "yuv420p", "the default upload format");
     assert.equal(headers.get("x-frame-width"), "768");
     assert.equal(headers.get("x-frame-height"), "576");
     assert.match(

@@ -317,3 +317,59 @@ Deno.test("production refuses to start without API keys or an encryption key", (
   const dev = loadConfig({ FESS_ENVIRONMENT: "development" });
   assert.deepEqual(dev.server.api_keys, []);
 });
+
+Deno.test("cameras_path adds each sidecar camera's settings; the service's own entry wins", () => {
+  const sidecar = [
+    "server: http://fess:8080",
+    "cameras:",
+    "  - id: door",
+    "    url: rtsp://cam/door",
+    "    settings:",
+    "      zones: {porch: [[0, 0.5], [1, 0.5], [1, 1]]}",
+    "      rules: [{id: porch, zone: porch, on: enter}]",
+    "  - id: yard",
+    "    url: rtsp://cam/yard",
+    "    settings: {score_threshold: 0.7}",
+    "  - id: plain",
+    "    url: rtsp://cam/plain",
+  ].join("\n");
+  const files: Record<string, string> = {
+    "fess.yaml": "cameras_path: cams.yaml\ncameras:\n  yard: {score_threshold: 0.5}\n",
+    "cams.yaml": sidecar,
+  };
+  const config = loadConfig({ FESS_CONFIG_FILE: "fess.yaml" }, undefined, {
+    readFile: (p) => files[p]!,
+  });
+  assert.deepEqual(Object.keys(config.cameras).sort(), ["door", "yard"]);
+  assert.equal(config.cameras.door!.rules[0]!.zone, "porch");
+  assert.equal(config.cameras.yard!.score_threshold, 0.5, "the service's entry wins");
+});
+
+Deno.test("problems in cameras_path are reported with the file and the camera entry", () => {
+  const sidecar =
+    "cameras:\n  - id: door\n    settings:\n      rules: [{id: r, zone: drive, on: enter}]\n";
+  let err: ConfigError | null = null;
+  try {
+    loadConfig({ FESS_CAMERAS_PATH: "cams.yaml" }, undefined, { readFile: () => sidecar });
+  } catch (e) {
+    err = e as ConfigError;
+  }
+  assert.ok(err instanceof ConfigError);
+  assert.deepEqual(err.issues.map((i) => [i.key, i.source]), [
+    ["cameras.door.rules.0.zone", "file cams.yaml cameras[0].settings"],
+  ]);
+  assert.match(err.message, /no zone named drive on this camera/);
+
+  assert.throws(
+    () =>
+      loadConfig({ FESS_CAMERAS_PATH: "missing.yaml" }, undefined, {
+        readFile: () => {
+          throw new Deno.errors.NotFound("missing.yaml");
+        },
+      }),
+    (e: ConfigError) =>
+      e.issues.length === 1 && e.issues[0]!.key === "cameras_path" &&
+      /cannot read missing.yaml: file not found/.test(e.issues[0]!.message) &&
+      e.issues[0]!.source === "env FESS_CAMERAS_PATH",
+  );
+});

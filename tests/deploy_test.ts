@@ -217,7 +217,8 @@ Deno.test("every metric the dashboard and the alert rules query is exported by t
     g.rules.map((r) => r.expr)
   );
 
-  const app = await startTestApp();
+  // Tracks confirmed on their first frame, so the faces of the posted frames are searched.
+  const app = await startTestApp({ FESS_TRACKER__MIN_HITS: "1" });
   try {
     const jpeg = await Deno.readFile(await mediaPath("group-13-people.jpg"));
     for (const n of [1, 2]) {

@@ -1,6 +1,6 @@
 /**
- * Unit tests of `pipeline.process` (motion gate -> detector -> detection cache ->
- * MotionDetection event -> faces in person boxes -> FaceRecognition and Alert events), with
+ * Unit tests of `pipeline.process` (motion gate -> detector -> tracker -> detection cache ->
+ * MotionDetection event -> faces per person track -> FaceRecognition and rule Alert events), with
  * fakes only behind the real interfaces (tests/support/pipeline_fakes.ts) and the real motion
  * gate, camera registry, metrics and in-memory cache.
  */
@@ -148,10 +148,12 @@ Deno.test("a moving frame publishes one MotionDetection event with camera, frame
   assert.equal(e.frame_number, 8);
   assert.equal(e.timestamp, f.timestamp);
   assert.equal(e.motion_score, 0.5);
-  assert.deepEqual(e.detections, [PERSON_A, CAR]);
+  // First sightings: tentative tracks, no id yet (tracker.min_hits 2).
+  const tentative = [{ ...PERSON_A, track_id: null }, { ...CAR, track_id: null }];
+  assert.deepEqual(e.detections, tentative);
   assert.equal(e.frame_width, W);
   assert.equal(e.frame_height, H);
-  assert.deepEqual(r.detections, [PERSON_A, CAR]);
+  assert.deepEqual(r.detections, tentative);
   assert.deepEqual(r.events.published, [e.event_id]);
   assert.deepEqual(r.events.rejected, []);
 });
@@ -217,7 +219,7 @@ Deno.test("detections are cached under detection:{camera}:{frame} with the confi
   const r = await runFrame(h, f, [PERSON_A, CAR]);
   assert.equal(r.cached, true);
   assert.deepEqual(await cache.getJson("detection:cam-a:5"), {
-    detections: [PERSON_A, CAR],
+    detections: [{ ...PERSON_A, track_id: null }, { ...CAR, track_id: null }],
     timestamp: f.timestamp,
   });
   assert.equal(await cache.ttlMs("detection:cam-a:5"), 120_000);
@@ -226,7 +228,7 @@ Deno.test("detections are cached under detection:{camera}:{frame} with the confi
   await runFrame(h, pframe("cam-b", null), [PERSON_B]);
   assert.deepEqual(
     ((await cache.getJson("detection:cam-b:0")) as { detections: unknown[] }).detections,
-    [PERSON_B],
+    [{ ...PERSON_B, track_id: null }],
   );
 });
 
@@ -260,9 +262,17 @@ Deno.test("without a detection store cached is null", async () => {
 // faces and alerts
 // ---------------------------------------------------------------------------------------------
 
-Deno.test("faces are searched only when a person is detected, inside the person boxes", async () => {
+// Tracks confirmed on their first detection, so face searches and rules start at once.
+const FIRST_HIT = { ...NO_MOTION, FESS_TRACKER__MIN_HITS: "1" };
+// Three people side by side, each box holding one of the fake recognizer's faces (centres at
+// x = 17.5, 37.5, 57.5).
+const P1 = det("person", { x1: 5, y1: 2, x2: 28, y2: 45 });
+const P2 = det("person", { x1: 30, y1: 2, x2: 48, y2: 45 });
+const P3 = det("person", { x1: 50, y1: 2, x2: 63, y2: 45 });
+
+Deno.test("faces are searched only in person tracks, inside their boxes", async () => {
   const recognizer = fakeRecognizer(() => [{ faceId: "alice", authorized: true }]);
-  const h = harness(NO_MOTION, { recognizer });
+  const h = harness(FIRST_HIT, { recognizer });
 
   const cars = await runFrame(h, pframe("cam-a", 1), [CAR]);
   assert.equal(recognizer.calls.length, 0, "no person: the recognizer is not called");
@@ -279,33 +289,34 @@ Deno.test("faces are searched only when a person is detected, inside the person 
   assert.equal(call.ctx.timestamp, f.timestamp);
 });
 
-Deno.test("personClass chooses which detections are searched for faces", async () => {
+Deno.test("personClass chooses which tracks are searched for faces", async () => {
   const recognizer = fakeRecognizer(() => []);
-  const h = harness(NO_MOTION, { recognizer, personClass: "car" });
+  const h = harness(FIRST_HIT, { recognizer, personClass: "car" });
   await runFrame(h, pframe("cam-a", 1), [PERSON_A, CAR]);
   assert.deepEqual(recognizer.calls[0]!.ctx.regions, [CAR.bbox]);
 });
 
-Deno.test("recognised faces are published and returned; unauthorized and unknown ones raise alerts", async () => {
+Deno.test("recognised faces are published with their track; unauthorized and unknown tracks raise alerts", async () => {
   const recognizer = fakeRecognizer(() => [
     { faceId: "alice", authorized: true },
     { faceId: "bob", authorized: false },
     { faceId: null, authorized: false },
   ]);
-  const h = harness(NO_MOTION, { recognizer });
+  const h = harness(FIRST_HIT, { recognizer });
   const f = pframe("cam-a", 3);
-  const r = await runFrame(h, f, [PERSON_A]);
+  const r = await runFrame(h, f, [P1, P2, P3]);
 
+  assert.deepEqual(r.detections.map((d) => d.track_id), [1, 2, 3]);
   const faces = ofType(h.publisher.events, "face_recognition");
-  assert.deepEqual(faces.map((e) => [e.face_id, e.authorized]), [
-    ["alice", true],
-    ["bob", false],
-    [null, false],
+  assert.deepEqual(faces.map((e) => [e.face_id, e.authorized, e.track_id]), [
+    ["alice", true, 1],
+    ["bob", false, 2],
+    [null, false, 3],
   ]);
-  assert.deepEqual(r.faces.map((x) => [x.face_id, x.authorized]), [
-    ["alice", true],
-    ["bob", false],
-    [null, false],
+  assert.deepEqual(r.faces.map((x) => [x.face_id, x.authorized, x.track_id]), [
+    ["alice", true, 1],
+    ["bob", false, 2],
+    [null, false, 3],
   ]);
   assert.deepEqual(Object.keys(r.faces[0]!).sort(), [
     "authorized",
@@ -314,20 +325,24 @@ Deno.test("recognised faces are published and returned; unauthorized and unknown
     "name",
     "score",
     "similarity",
+    "track_id",
   ]);
 
   const alerts: AlertEvent[] = ofType(h.publisher.events, "alert");
-  assert.deepEqual(alerts.map((a) => [a.alert_type, a.face_id]), [
-    ["unauthorized_face", "bob"],
-    ["unknown_face", null],
+  assert.deepEqual(alerts.map((a) => [a.alert_type, a.face_id, a.track_id, a.rule_id]), [
+    ["unauthorized_face", "bob", 2, "unauthorized_face"],
+    ["unknown_face", null, 3, "unknown_face"],
   ]);
   for (const a of alerts) {
     assert.equal(a.camera_id, "cam-a");
     assert.equal(a.frame_number, 3);
     assert.equal(a.timestamp, f.timestamp);
-    assert.equal(a.severity, "warning");
+    assert.equal(a.captured_at, f.timestamp);
+    assert.equal(a.object_class, "person");
+    assert.equal(a.zone, null);
   }
-  assert.match(alerts[0]!.message, /bob is not authorised on camera cam-a/);
+  assert.deepEqual(alerts.map((a) => a.severity), ["critical", "warning"]);
+  assert.match(alerts[0]!.message, /bob .* is not authorised on camera cam-a/);
   assert.ok(!alerts.some((a) => a.face_id === "alice"), "an authorized face raises no alert");
 
   // Motion event, 3 faces, 2 alerts: all reported as published, in that order.
@@ -335,62 +350,80 @@ Deno.test("recognised faces are published and returned; unauthorized and unknown
   assert.deepEqual(r.events.published, h.publisher.events.map((e) => e.event_id));
 });
 
-Deno.test("an alert for the same camera and face is raised at most once per cooldown", async () => {
+Deno.test("a face alert is raised once per track and cooldown; FaceRecognition only on identity change", async () => {
   let who: PreparedFace[] = [{ faceId: "bob", authorized: false }];
-  const h = harness(NO_MOTION, { recognizer: fakeRecognizer(() => who) });
+  const h = harness(FIRST_HIT, { recognizer: fakeRecognizer(() => who) });
   const alerts = () =>
-    ofType(h.publisher.events, "alert").map((a) => `${a.camera_id}/${a.face_id}`);
+    ofType(h.publisher.events, "alert").map((a) => `${a.camera_id}/${a.face_id}/${a.track_id}`);
+  const faceEvents = () => ofType(h.publisher.events, "face_recognition").length;
   const start = clockMs;
   try {
-    await runFrame(h, pframe("cam-a", 1), [PERSON_A]);
-    assert.deepEqual(alerts(), ["cam-a/bob"]);
+    await runFrame(h, pframe("cam-a", 1), [P1]);
+    assert.deepEqual(alerts(), ["cam-a/bob/1"]);
+    assert.equal(faceEvents(), 1);
 
-    clockMs = start + 10_000;
-    await runFrame(h, pframe("cam-a", 2), [PERSON_A]);
-    assert.deepEqual(alerts(), ["cam-a/bob"], "within 30 s: no second alert");
-    assert.equal(ofType(h.publisher.events, "face_recognition").length, 2, "faces still published");
+    clockMs = start + 10_000; // faces.reverify_seconds: searched again, same identity
+    await runFrame(h, pframe("cam-a", 2), [P1]);
+    assert.deepEqual(alerts(), ["cam-a/bob/1"], "within 30 s: no second alert");
+    assert.equal(faceEvents(), 1, "the same identity again is no FaceRecognition event");
 
-    await runFrame(h, pframe("cam-b", 1), [PERSON_A]);
-    assert.deepEqual(alerts(), ["cam-a/bob", "cam-b/bob"], "another camera has its own cooldown");
+    await runFrame(h, pframe("cam-b", 1), [P1]);
+    assert.deepEqual(alerts(), ["cam-a/bob/1", "cam-b/bob/1"], "another camera, its own track");
 
-    who = [{ faceId: "carol", authorized: false }];
-    await runFrame(h, pframe("cam-a", 3), [PERSON_A]);
-    assert.deepEqual(alerts(), ["cam-a/bob", "cam-b/bob", "cam-a/carol"], "another face too");
-
-    who = [{ faceId: "bob", authorized: false }];
-    clockMs = start + 30_000;
-    await runFrame(h, pframe("cam-a", 4), [PERSON_A]);
+    clockMs = start + 20_000;
+    who = [{ faceId: "bob", authorized: false }, { faceId: "carol", authorized: false }];
+    await runFrame(h, pframe("cam-a", 3), [P1, P2]);
     assert.deepEqual(
       alerts(),
-      ["cam-a/bob", "cam-b/bob", "cam-a/carol", "cam-a/bob"],
-      "after the cooldown it alerts again",
+      ["cam-a/bob/1", "cam-b/bob/1", "cam-a/carol/2"],
+      "another track alerts at once",
+    );
+
+    clockMs = start + 30_000;
+    await runFrame(h, pframe("cam-a", 4), [P1, P2]);
+    assert.deepEqual(
+      alerts(),
+      ["cam-a/bob/1", "cam-b/bob/1", "cam-a/carol/2", "cam-a/bob/1"],
+      "after its cooldown the first track alerts again; the second is still cooling down",
     );
   } finally {
     clockMs = start;
   }
 });
 
-Deno.test("unknown faces on one camera share one alert cooldown", async () => {
-  const h = harness(NO_MOTION, {
+Deno.test("two strangers give two alerts; each one again only after the cooldown", async () => {
+  const h = harness(FIRST_HIT, {
     recognizer: fakeRecognizer(() => [
       { faceId: null, authorized: false },
       { faceId: null, authorized: false },
     ]),
   });
-  await runFrame(h, pframe("cam-a", 1), [PERSON_A]);
-  await runFrame(h, pframe("cam-a", 2), [PERSON_A]);
-  assert.equal(ofType(h.publisher.events, "face_recognition").length, 4);
+  const start = clockMs;
+  try {
+    await runFrame(h, pframe("cam-a", 1), [P1, P2]);
+    clockMs = start + 1000;
+    await runFrame(h, pframe("cam-a", 2), [P1, P2]);
+    clockMs = start + 30_000;
+    await runFrame(h, pframe("cam-a", 3), [P1, P2]);
+  } finally {
+    clockMs = start;
+  }
+  assert.equal(ofType(h.publisher.events, "face_recognition").length, 2, "one per track");
   assert.deepEqual(
-    ofType(h.publisher.events, "alert").map((a) => [a.alert_type, a.frame_number]),
-    [["unknown_face", 1]],
+    ofType(h.publisher.events, "alert").map((a) => [a.alert_type, a.track_id, a.frame_number]),
+    [["unknown_face", 1, 1], ["unknown_face", 2, 1], ["unknown_face", 1, 3], [
+      "unknown_face",
+      2,
+      3,
+    ]],
   );
 });
 
 Deno.test("a cooldown of 0 alerts on every frame", async () => {
-  const h = harness({ ...NO_MOTION, FESS_FACES__ALERT_COOLDOWN_SECONDS: "0" }, {
+  const h = harness({ ...FIRST_HIT, FESS_FACES__ALERT_COOLDOWN_SECONDS: "0" }, {
     recognizer: fakeRecognizer(() => [{ faceId: "bob", authorized: false }]),
   });
-  for (const n of [1, 2, 3]) await runFrame(h, pframe("cam-a", n), [PERSON_A]);
+  for (const n of [1, 2, 3]) await runFrame(h, pframe("cam-a", n), [P1]);
   assert.equal(ofType(h.publisher.events, "alert").length, 3);
 });
 
@@ -399,7 +432,7 @@ Deno.test("a cooldown of 0 alerts on every frame", async () => {
 // ---------------------------------------------------------------------------------------------
 
 Deno.test("a full event queue is reported in events.rejected with the reason, never thrown", async () => {
-  const h = harness(NO_MOTION, {
+  const h = harness(FIRST_HIT, {
     recognizer: fakeRecognizer(() => [{ faceId: "bob", authorized: false }]),
   });
   h.publisher.full = true;
@@ -437,7 +470,7 @@ Deno.test("a full event queue is reported in events.rejected with the reason, ne
 
 Deno.test("a recognizer failure is logged and the frame still succeeds with its motion event", async () => {
   const recognizer = fakeRecognizer(() => [], { fail: new Error("onnx session crashed") });
-  const h = harness(NO_MOTION, { recognizer });
+  const h = harness(FIRST_HIT, { recognizer });
   const r = await runFrame(h, pframe("cam-a", 4), [PERSON_A]);
   assert.equal(recognizer.calls.length, 1);
   assert.deepEqual(r.faces, []);

@@ -8,7 +8,15 @@ import { createMotionDetectionEvent } from "../shared/events.ts";
 const KEY = "metrics-test-key-0123456789";
 
 Deno.test("/metrics exposes every FESS metric with its type, labels and buckets after real work", async () => {
-  const t = await startTestApp({ FESS_SERVER__API_KEYS: KEY });
+  // Every person a track confirmed on its first frame, every track searched for its face at
+  // once: the group photo's faces are recognised in one frame.
+  const t = await startTestApp({
+    FESS_SERVER__API_KEYS: KEY,
+    FESS_TRACKER__MIN_HITS: "1",
+    FESS_TRACKER__HIGH_THRESHOLD: "0.3",
+    FESS_TRACKER__NEW_TRACK_THRESHOLD: "0.3",
+    FESS_FACES__MAX_SEARCHES_PER_FRAME: "64",
+  });
   try {
     const auth = { authorization: `Bearer ${KEY}` };
     // Real detections: two moving vtest frames on one camera, the group photo on another.

@@ -113,3 +113,32 @@ Deno.test("camera activity smooths the frame rate over inter-frame gaps", () => 
   assert.ok(a.fps < 10 && a.fps > 1, `fps ${a.fps}`);
   assert.equal(a.lastSeenMs, t);
 });
+
+Deno.test("masked samples are skipped: the score is the changed share of the unmasked ones", () => {
+  const still = frame(32, 16, grey(0));
+  const leftLit = frame(32, 16, (x) => (x < 16 ? [255, 255, 255] : [0, 0, 0]));
+  const rightLit = frame(32, 16, (x) => (x >= 16 && x < 24 ? [255, 255, 255] : [0, 0, 0]));
+  const leftHalf = new Uint8Array(32 * 16);
+  for (let y = 0; y < 16; y++) leftHalf.fill(1, y * 32, y * 32 + 16);
+  const snapshot = leftHalf.slice();
+  const sizes: string[] = [];
+  const mask = {
+    forSize: (w: number, h: number) => (sizes.push(`${w}x${h}`), leftHalf),
+  };
+  const { reference } = checkMotion(null, still, opts, mask);
+  const inside = checkMotion(reference, leftLit, opts, mask);
+  assert.deepEqual(inside.result, { motion: false, score: 0 }, "change only inside the mask");
+  const outside = checkMotion(
+    checkMotion(inside.reference, still, opts, mask).reference,
+    rightLit,
+    opts,
+    mask,
+  );
+  assert.deepEqual(outside.result, { motion: true, score: 0.5 }, "8 of 16 unmasked columns");
+  assert.deepEqual(leftHalf, snapshot, "the gate never writes the mask");
+  assert.ok(sizes.every((s) => s === "32x16"), "asked for the thumbnail's size");
+
+  const all = { forSize: () => new Uint8Array(32 * 16).fill(1) };
+  const { reference: r2 } = checkMotion(null, still, opts, all);
+  assert.deepEqual(checkMotion(r2, leftLit, opts, all).result, { motion: false, score: 0 });
+});

@@ -28,7 +28,11 @@ Deno.test("GET /openapi.json is a valid OpenAPI 3.1 document listing every route
     ).sort();
     assert.deepEqual(listed, [
       "DELETE /faces/{face_id}",
+      "GET /",
+      "GET /cameras",
+      "GET /cameras/{camera_id}/frame.jpg",
       "GET /docs",
+      "GET /events/stream",
       "GET /faces",
       "GET /faces/{face_id}",
       "GET /health",
@@ -36,6 +40,8 @@ Deno.test("GET /openapi.json is a valid OpenAPI 3.1 document listing every route
       "GET /health/ready",
       "GET /metrics",
       "GET /openapi.json",
+      "GET /snapshots/{event_id}",
+      "GET /ui/{asset}",
       "POST /detect/{camera_id}",
       "POST /events",
       "POST /faces/match",

@@ -12,6 +12,11 @@
  * - {@link AlertDeduper.release} gives a claim back when the alert could not be raised (e.g. a
  *   full event queue), so the next frame may raise it.
  *
+ * Marks are the second, softer tool (for objects without a fleet-wide identity, see
+ * shared/alerts/alert_keys.ts): {@link AlertDeduper.mark} records "this holder alerted here"
+ * for a TTL, and {@link AlertDeduper.heldByOthers} asks whether another holder did. They fail
+ * open the same way (a failed read answers "no").
+ *
  * @module
  */
 import type { CacheStore } from "../cache/cache_store.ts";
@@ -31,10 +36,17 @@ export interface AlertDeduperOptions {
 
 /** Claims alert keys in the shared cache. */
 export interface AlertDeduper {
-  /** Whether this caller may raise the alert `alertKey` now (true once per TTL, fleet-wide). */
-  claim(alertKey: string): Promise<boolean>;
+  /**
+   * Whether this caller may raise the alert `alertKey` now (true once per TTL, fleet-wide).
+   * `ttlMs` overrides the deduper's TTL for this claim (a rule's own cooldown).
+   */
+  claim(alertKey: string, ttlMs?: number): Promise<boolean>;
   /** Gives back a claim whose alert was not raised. Never throws. */
   release(alertKey: string): Promise<void>;
+  /** Writes `alertKey` as held by `holder` for `ttlMs` (overwriting). Never throws. */
+  mark(alertKey: string, holder: string, ttlMs: number): Promise<void>;
+  /** Whether any of `alertKeys` is held by someone other than `holder`. Never throws. */
+  heldByOthers(alertKeys: readonly string[], holder: string): Promise<boolean>;
 }
 
 /** Creates a deduper over `options.cache`. */
@@ -44,6 +56,7 @@ export function createAlertDeduper(options: AlertDeduperOptions): AlertDeduper {
   }
   const log = options.logger.child({ component: "alert_dedup" });
   const owner = options.owner ?? "fess";
+  const decoder = new TextDecoder();
   let failing = false;
   const failed = (op: string, err: unknown) => {
     if (!failing) {
@@ -55,9 +68,9 @@ export function createAlertDeduper(options: AlertDeduperOptions): AlertDeduper {
     failing = true;
   };
   return {
-    async claim(alertKey) {
+    async claim(alertKey, ttlMs = options.ttlMs) {
       try {
-        const won = await options.cache.setIfAbsent(alertClaimKey(alertKey), owner, options.ttlMs);
+        const won = await options.cache.setIfAbsent(alertClaimKey(alertKey), owner, ttlMs);
         if (failing) log.info("alert claims available again");
         failing = false;
         return won;
@@ -71,6 +84,24 @@ export function createAlertDeduper(options: AlertDeduperOptions): AlertDeduper {
         await options.cache.delete(alertClaimKey(alertKey));
       } catch (err) {
         failed("release", err);
+      }
+    },
+    async mark(alertKey, holder, ttlMs) {
+      try {
+        await options.cache.set(alertClaimKey(alertKey), holder, { ttlSeconds: ttlMs / 1000 });
+      } catch (err) {
+        failed("mark", err);
+      }
+    },
+    async heldByOthers(alertKeys, holder) {
+      try {
+        const values = await Promise.all(
+          alertKeys.map((k) => options.cache.get(alertClaimKey(k))),
+        );
+        return values.some((v) => v !== null && decoder.decode(v) !== holder);
+      } catch (err) {
+        failed("read", err);
+        return false;
       }
     },
   };

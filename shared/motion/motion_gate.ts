@@ -5,6 +5,10 @@
  * samples whose grey level changed by more than `pixelThreshold`. The first frame of a camera,
  * and a frame whose size changed, always count as motion.
  *
+ * A camera's motion mask (its `masks` polygons rasterised on the thumbnail grid) takes samples
+ * out of the comparison: the score is the changed share of the unmasked samples (0 when every
+ * sample is masked). The gate only reads the mask.
+ *
  * The gate keeps no state of its own: {@link checkMotion} is a function of the camera's
  * {@link MotionReference} (kept in the pipeline's per-camera record) and the new frame.
  *
@@ -66,6 +70,12 @@ export function greyThumbnail(
   return out;
 }
 
+/** Where the gate gets a camera's mask: a `w * h` array (1 = ignore) per thumbnail size. */
+export interface MotionMaskSource {
+  /** The mask of a `width` x `height` thumbnail, or null when nothing is masked. */
+  forSize(width: number, height: number): Uint8Array | null;
+}
+
 /**
  * Compares `frame` with `reference` (the camera's previous frame, null for its first) and
  * returns the verdict and the reference for the next frame: `reference` itself, updated in
@@ -75,6 +85,7 @@ export function checkMotion(
   reference: MotionReference | null,
   frame: RawFrame,
   options: MotionOptions,
+  mask: MotionMaskSource | null = null,
 ): { result: MotionResult; reference: MotionReference } {
   const tw = Math.max(1, Math.min(options.analysisWidth, frame.width));
   const th = Math.max(1, Math.round((frame.height * tw) / frame.width));
@@ -94,12 +105,25 @@ export function checkMotion(
   }
   const next = greyThumbnail(frame, tw, th, reference.spare);
   const old = reference.thumb;
+  const t = options.pixelThreshold;
+  const masked = mask?.forSize(tw, th) ?? null;
   let changed = 0;
-  for (let i = 0; i < next.length; i++) {
-    if (Math.abs(next[i]! - old[i]!) > options.pixelThreshold) changed++;
+  let counted = next.length;
+  if (masked === null) {
+    for (let i = 0; i < next.length; i++) {
+      if (Math.abs(next[i]! - old[i]!) > t) changed++;
+    }
+  } else {
+    counted = 0;
+    for (let i = 0; i < next.length; i++) {
+      if (masked[i] === 1) continue;
+      counted++;
+      if (Math.abs(next[i]! - old[i]!) > t) changed++;
+    }
   }
   reference.spare = old;
   reference.thumb = next;
-  const score = changed / (tw * th);
-  return { result: { motion: score >= options.minAreaFraction, score }, reference };
+  const score = counted === 0 ? 0 : changed / counted;
+  const motion = counted > 0 && score >= options.minAreaFraction;
+  return { result: { motion, score }, reference };
 }

@@ -8,24 +8,49 @@
  * camera id beyond that is refused with 429 until one goes idle. Idle cameras are dropped when
  * a new camera arrives and before each metrics scrape ({@link CameraRegistry.prune}).
  *
- * To give a stage per-camera state (a tracker, the latest frame for the live page), add a
- * field to {@link CameraRecord} and initialise it in {@link newCameraRecord}.
+ * To give a stage per-camera state, add a field to {@link CameraRecord} and initialise it in
+ * {@link newCameraRecord}. The scene (tracker, identities, rules, mask) and the live-page
+ * preview are built by factories the pipeline passes in, so the registry stays ignorant of them.
+ *
+ * {@link CameraRegistry.list} is the read-only view of the records for the live page
+ * (`GET /cameras`): id, frame rate, latest frame view and last accepted alert.
  *
  * @module
  */
 import { type CameraActivity, noteFrame, startActivity } from "../camera_activity.ts";
 import { TooManyRequestsError } from "../errors.ts";
 import type { Detection } from "../events.ts";
+import type { FrameView, PreviewState } from "../live/frame_preview.ts";
 import type { Logger } from "../logger.ts";
 import { type FessMetrics, removeCameraSeries } from "../metrics.ts";
 import type { MotionReference } from "../motion/motion_gate.ts";
+import type { CameraScene } from "./camera_scene.ts";
 
-/** What the record keeps of the camera's latest processed frame (for the live feed). */
-export interface LatestFrame {
-  readonly frameNumber: number;
+/** The last alert of a camera the publisher accepted. */
+export interface LastAlert {
+  readonly event_id: string;
+  /** The rule's trigger. */
+  readonly alert_type: string;
+  /** The rule that fired (null for an alert not raised by a rule). */
+  readonly rule_id: string | null;
+  /** The frame's capture time (RFC 3339). */
   readonly timestamp: string;
-  readonly detectionRan: boolean;
-  readonly detections: readonly Detection[];
+}
+
+/** What the live page lists of one camera (functions/cameras.ts adds `frame_url`). */
+export interface CameraSummary {
+  readonly camera_id: string;
+  /** Smoothed frame rate. */
+  readonly fps: number;
+  /** The latest frame's motion verdict; null when gating is off or before the first frame. */
+  readonly motion: FrameView["motion"];
+  /** The latest processed frame; null before the first (or without a previewer). */
+  readonly last_frame:
+    | (Omit<FrameView, "motion" | "detections"> & {
+      detections: Detection[];
+    })
+    | null;
+  readonly last_alert: LastAlert | null;
 }
 
 /** Everything the pipeline keeps about one camera. */
@@ -37,21 +62,36 @@ export interface CameraRecord {
   lastFrameNumber: number;
   /** The motion gate's reference thumbnail; null before the first gated frame. */
   motion: MotionReference | null;
-  /** Alert cooldowns: alert key -> time (ms) of the last accepted alert. */
-  readonly alertCooldowns: Map<string, number>;
-  /** The latest processed frame; null before the first. */
-  latest: LatestFrame | null;
+  /** Tracker, face identities, rules and motion mask. */
+  readonly scene: CameraScene;
+  /** The latest frame for the live page; null without a previewer. */
+  readonly preview: PreviewState | null;
+  /** The last alert the publisher accepted; null before. */
+  lastAlert: LastAlert | null;
+}
+
+/** How a record's parts are built. */
+export interface CameraRecordFactories {
+  /** The scene of a camera. */
+  readonly scene: (cameraId: string) => CameraScene;
+  /** A preview state; absent: records keep none. */
+  readonly preview?: () => PreviewState;
 }
 
 /** A fresh record for a camera's first frame at `nowMs`. */
-export function newCameraRecord(id: string, nowMs: number): CameraRecord {
+export function newCameraRecord(
+  id: string,
+  nowMs: number,
+  build: CameraRecordFactories,
+): CameraRecord {
   return {
     id,
     activity: startActivity(nowMs),
     lastFrameNumber: -1,
     motion: null,
-    alertCooldowns: new Map(),
-    latest: null,
+    scene: build.scene(id),
+    preview: build.preview?.() ?? null,
+    lastAlert: null,
   };
 }
 
@@ -66,6 +106,8 @@ export interface CameraRegistryOptions {
   readonly logger: Logger;
   /** Clock in ms. */
   readonly now: () => number;
+  /** Builds each new record's scene and preview. */
+  readonly build: CameraRecordFactories;
 }
 
 /** The per-camera records. */
@@ -80,6 +122,8 @@ export interface CameraRegistry {
   get(cameraId: string): CameraRecord | undefined;
   /** Cameras with a record. */
   readonly size: number;
+  /** Read-only summaries of every camera with a record, by id. */
+  list(): CameraSummary[];
   /** Forgets idle cameras and removes their metric series; resolves to how many went. */
   prune(): Promise<number>;
 }
@@ -131,7 +175,7 @@ export function createCameraRegistry(options: CameraRegistryOptions): CameraRegi
           { detail: { max_cameras: options.maxCameras, idle_seconds: options.idleSeconds } },
         );
       }
-      const record = newCameraRecord(cameraId, t);
+      const record = newCameraRecord(cameraId, t, options.build);
       records.set(cameraId, record);
       forgotten.delete(cameraId);
       metrics.activeCameras.set(records.size);
@@ -140,6 +184,27 @@ export function createCameraRegistry(options: CameraRegistryOptions): CameraRegi
     get: (cameraId) => records.get(cameraId),
     get size() {
       return records.size;
+    },
+    list() {
+      return [...records.values()].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0)).map(
+        (r) => {
+          const view = r.preview?.view ?? null;
+          return {
+            camera_id: r.id,
+            fps: Math.round(r.activity.fps * 100) / 100,
+            motion: view?.motion ?? null,
+            last_frame: view && {
+              frame_number: view.frame_number,
+              timestamp: view.timestamp,
+              width: view.width,
+              height: view.height,
+              detection_ran: view.detection_ran,
+              detections: [...view.detections],
+            },
+            last_alert: r.lastAlert,
+          };
+        },
+      );
     },
     async prune() {
       const dropped = dropIdle(now());

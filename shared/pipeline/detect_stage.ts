@@ -1,6 +1,8 @@
 /**
  * Stage 2, the detector: runs the frame through the (batched) detector and records
- * `fess_detections_total` and `fess_detection_latency_seconds` (decode to postprocess).
+ * `fess_detection_latency_seconds` (decode to postprocess). `fess_detections_total` counts
+ * what the frame reports, after tracking (the pipeline), not the low-score boxes the tracker
+ * alone sees.
  * Time spent waiting for a batch or for the run before is reported apart (`queue_ms`) from
  * the run this frame was part of.
  *
@@ -40,9 +42,6 @@ export async function runDetectStage(
   const run = timing.preprocess_ms + timing.inference_ms + timing.postprocess_ms;
   const camera_id = input.cameraId;
   deps.metrics.detectionLatency.observe({ camera_id }, (input.decodeMs + wall) / 1000);
-  for (const d of detections) {
-    deps.metrics.detectionsTotal.inc({ camera_id, object_class: d.class_name });
-  }
   return {
     detections,
     queueMs: Math.max(0, wall - run),

@@ -47,6 +47,9 @@ export const FaceOutcomeSchema = z.object({
     "cosine similarity to the matched face; null when none matched",
   ),
   authorized: z.boolean(),
+  track_id: z.number().int().positive().nullable().describe(
+    "the person track whose box held the face; null without a tracker",
+  ),
 });
 /** One face of a frame. */
 export type FaceOutcome = z.infer<typeof FaceOutcomeSchema>;
@@ -78,7 +81,9 @@ export const FrameTimingSchema = z.object({
   preprocess_ms: ms.describe("letterbox of the detector run this frame was part of"),
   inference_ms: ms.describe("model run of that detector run"),
   postprocess_ms: ms.describe("box decoding of that detector run"),
+  track_ms: ms.describe("camera thresholds and tracker"),
   faces_ms: ms.describe("face detection, embedding and matching"),
+  alerts_ms: ms.describe("rules, replica de-duplication and alert events"),
   publish_ms: ms.describe("building and enqueueing events"),
   total_ms: ms.describe("decode through the end of the pipeline"),
   batch_size: z.number().int().nonnegative().describe("frames in the detector run; 0 if none"),

@@ -1,6 +1,7 @@
 /**
  * Stage 1, the motion gate: decides whether the detector runs on this frame, comparing it with
- * the camera's reference thumbnail kept in its {@link CameraRecord}.
+ * the camera's reference thumbnail kept in its {@link CameraRecord}. Changes inside the
+ * camera's motion masks do not count (`cameras.<id>.masks`).
  *
  * @module
  */
@@ -35,7 +36,12 @@ export function runMotionStage(
 ): MotionStageResult {
   if (!deps.options) return { verdict: null, run: true, score: 1, ms: 0 };
   const t0 = performance.now();
-  const { result, reference } = checkMotion(camera.motion, frame, deps.options);
+  const { result, reference } = checkMotion(
+    camera.motion,
+    frame,
+    deps.options,
+    camera.scene.motionMask,
+  );
   camera.motion = reference;
   return {
     verdict: { detected: result.motion, score: round4(result.score) },

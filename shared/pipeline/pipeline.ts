@@ -6,15 +6,15 @@
  *
  * ```
  * validate input (422) -> camera record (429 past server.max_cameras) -> frame number
- *   -> motion gate          motion_stage.ts   (still frame: stop here)
+ *   -> motion gate          motion_stage.ts   (camera masks applied; still frame: stop here)
  *   -> detector (batched)   detect_stage.ts
- *   -> [tracker]            assigns track ids to the detections (not built yet)
+ *   -> tracker              track_stage.ts    (camera thresholds, track ids, lifecycle)
  *   -> detection cache      cache_stage.ts    (started, runs beside the event; bounded wait)
- *   -> MotionDetection event
- *   -> faces                faces_stage.ts    (person boxes; later: tracks without identity)
- *   -> alerts               alerts_stage.ts   (later: rules -> alerts)
- *   -> [snapshots]          (not built yet)
- *   -> camera.latest        (what a live feed would send)
+ *   -> MotionDetection event                  (detections with track ids, track lifecycle)
+ *   -> faces per track      faces_stage.ts    (tracks without a confident identity)
+ *   -> rules                the camera's rules engine (enter, dwell, face rules)
+ *   -> alerts + snapshots   alerts_stage.ts   (replica de-duplication; JPEG in the background)
+ *   -> live preview         the record's preview state (no pixel work)
  *   -> outcome
  * ```
  *
@@ -24,6 +24,7 @@
  *
  * @module
  */
+import type { AlertDeduper } from "../alerts/alert_dedup.ts";
 import { CameraIdSchema } from "../camera_id.ts";
 import type { CacheStore } from "../cache/cache_store.ts";
 import { createDetectionStore } from "../cache/detection_store.ts";
@@ -33,27 +34,40 @@ import { ServiceUnavailableError, ValidationError } from "../errors.ts";
 import { createMotionDetectionEvent, type FaceRecognitionEvent } from "../events.ts";
 import type { Publisher } from "../events/publisher.ts";
 import type { FaceRecognizer } from "../faces/recognizer.ts";
+import type { FramePreviewer } from "../live/frame_preview.ts";
 import type { Logger } from "../logger.ts";
 import type { FessMetrics } from "../metrics.ts";
+import type { SnapshotStore } from "../snapshots/snapshot_store.ts";
 import { runAlertsStage } from "./alerts_stage.ts";
 import { createDetectionCacheWriter, type PendingCacheWrite } from "./cache_stage.ts";
-import { type CameraRecord, type CameraRegistry, createCameraRegistry } from "./camera_registry.ts";
+import {
+  type CameraRecord,
+  type CameraRegistry,
+  type CameraSummary,
+  createCameraRegistry,
+} from "./camera_registry.ts";
+import { createCameraScene } from "./camera_scene.ts";
 import { type DetectStageResult, runDetectStage } from "./detect_stage.ts";
 import { createEventRecorder } from "./event_recorder.ts";
-import { runFacesStage } from "./faces_stage.ts";
+import { type FacesStageResult, runFacesStage, runTrackFacesStage } from "./faces_stage.ts";
 import type { FrameInput } from "./frame_input.ts";
 import {
   type FaceOutcome,
   type FrameOutcome,
   type FrameTiming,
+  type MotionVerdict,
   round2,
   round4,
 } from "./frame_outcome.ts";
 import { parseFrameTimestamp } from "./frame_timestamp.ts";
 import { runMotionStage } from "./motion_stage.ts";
+import { runTrackStage } from "./track_stage.ts";
 
 /** The settings sections the pipeline reads. */
-export type PipelineSettings = Pick<Config, "server" | "motion" | "faces" | "cache">;
+export type PipelineSettings = Pick<
+  Config,
+  "server" | "motion" | "faces" | "cache" | "detector" | "tracker" | "snapshots" | "cameras"
+>;
 
 /** Dependencies of {@link createPipeline}. */
 export interface PipelineDeps {
@@ -67,6 +81,12 @@ export interface PipelineDeps {
   readonly cache: CacheStore | null;
   /** Null when face recognition is off or its models are missing. */
   readonly recognizer: Pick<FaceRecognizer, "recognize"> | null;
+  /** Where alert snapshots go; null or absent: alerts have no snapshot. */
+  readonly snapshots?: SnapshotStore | null;
+  /** Alert claims across replicas; null or absent: no cross-replica de-duplication. */
+  readonly deduper?: AlertDeduper | null;
+  /** Keeps each camera's latest frame for the live page; absent: no previews. */
+  readonly previewer?: FramePreviewer | null;
   readonly metrics: FessMetrics;
   readonly logger: Logger;
   /** Class whose boxes are searched for faces. Default `person`. */
@@ -89,18 +109,30 @@ export interface Pipeline {
    * before spending work on decoding it.
    */
   assertReady(): void;
-  /** The per-camera records. */
-  readonly cameras: Pick<CameraRegistry, "get" | "size">;
+  /**
+   * The per-camera records, read-only for the live page: `list()` (summaries by id) and
+   * `frameJpeg(id)` (the latest frame's JPEG, encoded on demand; null when none is kept).
+   */
+  readonly cameras: Pick<CameraRegistry, "get" | "size" | "list"> & {
+    frameJpeg(cameraId: string): Promise<Uint8Array | null>;
+  };
   /** Forgets idle cameras (records and metric series); run before each metrics scrape. */
   prune(): Promise<number>;
+  /** Resolves when the background work started so far (alert snapshots) has finished. */
+  settled(): Promise<void>;
 }
+
+/** A camera's summary for the live page (re-exported for handlers). */
+export type { CameraSummary };
 
 const STILL_TIMING = {
   queue_ms: 0,
   preprocess_ms: 0,
   inference_ms: 0,
   postprocess_ms: 0,
+  track_ms: 0,
   faces_ms: 0,
+  alerts_ms: 0,
   publish_ms: 0,
   batch_size: 0,
 } as const;
@@ -117,6 +149,10 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
     metrics,
     logger: deps.logger,
     now,
+    build: {
+      scene: (id) => createCameraScene(settings, id, personClass),
+      preview: deps.previewer ? () => deps.previewer!.createState() : undefined,
+    },
   });
   const motion = {
     options: settings.motion.enabled
@@ -139,7 +175,29 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
     })
     : null;
   const faces = { recognizer: deps.recognizer, personClass, logger: log };
-  const alerts = { cooldownSeconds: settings.faces.alert_cooldown_seconds, now };
+  const track = {
+    scoreThreshold: settings.detector.score_threshold,
+    classThresholds: settings.detector.class_thresholds,
+  };
+  // Background work (snapshot encoding and storing), awaited by settled().
+  const pending = new Set<Promise<void>>();
+  const background = (work: Promise<void>) => {
+    const p = work.finally(() => pending.delete(p));
+    pending.add(p);
+  };
+  const alerts = {
+    deduper: deps.deduper ?? null,
+    snapshots: deps.snapshots && settings.snapshots.enabled
+      ? {
+        store: deps.snapshots,
+        quality: settings.snapshots.jpeg_quality,
+        baseUrl: settings.snapshots.base_url,
+      }
+      : null,
+    background,
+    logger: log,
+  };
+  const previewer = deps.previewer ?? null;
 
   const validate = (input: FrameInput): string => {
     if (!CameraIdSchema.safeParse(input.cameraId).success) {
@@ -166,11 +224,28 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
     new ServiceUnavailableError(`detector unavailable: ${deps.detectorError}`);
 
   return {
-    cameras,
+    cameras: {
+      get: (id) => cameras.get(id),
+      get size() {
+        return cameras.size;
+      },
+      list() {
+        // Reading the list is an open page: every camera's next frame is kept for its JPEG.
+        previewer?.watchAll();
+        return cameras.list();
+      },
+      async frameJpeg(id) {
+        const preview = cameras.get(id)?.preview;
+        return previewer && preview ? await previewer.jpeg(preview) : null;
+      },
+    },
     assertReady() {
       if (!detector) throw unavailable();
     },
     prune: () => cameras.prune(),
+    async settled() {
+      while (pending.size > 0) await Promise.all(pending);
+    },
     async process(input) {
       const started = performance.now();
       if (!detector) throw unavailable();
@@ -198,11 +273,26 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
         ...timing,
         total_ms: round2(input.decodeMs + performance.now() - started),
       });
+      const preview = (view: {
+        detections: FrameOutcome["detections"];
+        motion: MotionVerdict | null;
+        detection_ran: boolean;
+      }) => {
+        if (previewer && camera.preview) {
+          previewer.update(camera.preview, frame, {
+            frame_number: frameNumber,
+            timestamp,
+            width,
+            height,
+            ...view,
+          });
+        }
+      };
 
-      // 1. motion gate
+      // 1. motion gate (the camera's masks applied)
       const gate = runMotionStage(motion, camera, frame);
       if (!gate.run) {
-        camera.latest = { frameNumber, timestamp, detectionRan: false, detections: [] };
+        preview({ detections: [], motion: gate.verdict, detection_ran: false });
         return {
           ...outcome,
           detection_ran: false,
@@ -215,10 +305,15 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
         };
       }
 
-      // 2. detector (through the batcher)
+      // 2. detector (through the batcher), then the camera's thresholds and tracker
       const found: DetectStageResult = await runDetectStage({ detector, metrics }, input);
-      const detections = found.detections;
-      // 2b. a tracker stage slots in here, assigning track ids to `detections`.
+      const timestampMs = Date.parse(timestamp);
+      const scene = camera.scene;
+      const tracked = runTrackStage(track, scene, found.detections, timestampMs);
+      const detections = tracked.detections;
+      for (const d of detections) {
+        metrics.detectionsTotal.inc({ camera_id: input.cameraId, object_class: d.class_name });
+      }
 
       // 3. detection cache: started now, settled (bounded) before the CPU-heavy faces stage, so
       // a blocked event loop cannot make a prompt Redis reply look like a timeout.
@@ -236,29 +331,57 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
           detections,
           frame_width: width,
           frame_height: height,
+          ...(tracked.lifecycles ? { tracks: tracked.lifecycles } : {}),
         }));
 
       const cached = write ? await write.settle() : null;
 
-      // 5. faces
-      const recognised = await runFacesStage(
-        faces,
-        { ...input, timestamp },
-        frameNumber,
-        detections,
-      );
-      for (const face of recognised.faces) void recorder.publish("face_recognition", () => face);
+      // 5. faces: per track (only tracks due a search) or, without a tracker, per person box
+      const withTime = { ...input, timestamp };
+      const recognised: FacesStageResult = scene.tracker
+        ? await runTrackFacesStage(faces, scene.identities, withTime, frameNumber, {
+          tracks: tracked.tracks,
+          ended: tracked.ended,
+          timestampMs,
+        })
+        : await runFacesStage(faces, withTime, frameNumber, detections);
+      for (const face of recognised.publish) void recorder.publish("face_recognition", () => face);
 
-      // 6. alerts (a rules stage takes this place, with snapshots after it)
-      await runAlertsStage(alerts, camera, recognised.faces, base, recorder);
+      // 6. rules -> 7. alerts with snapshots
+      const a0 = performance.now();
+      const fired = scene.tracker
+        ? scene.rules.evaluate({
+          tracks: tracked.tracks,
+          ended: tracked.ended,
+          identities: scene.identities.identities,
+          present: scene.inherited,
+          frameWidth: width,
+          frameHeight: height,
+          timestampMs,
+        })
+        : [];
+      await runAlertsStage(
+        alerts,
+        camera,
+        {
+          frameNumber,
+          frame,
+          width,
+          height,
+        },
+        fired,
+        recorder,
+      );
+      const alertsMs = performance.now() - a0;
       await recorder.settle();
 
-      camera.latest = { frameNumber, timestamp, detectionRan: true, detections };
+      preview({ detections, motion: gate.verdict, detection_ran: true });
       log.debug("frame processed", {
         camera_id: input.cameraId,
         frame_number: frameNumber,
         detections: detections.length,
         faces: recognised.faces.length,
+        alerts: fired.length,
       });
       return {
         ...outcome,
@@ -274,7 +397,9 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
           preprocess_ms: round2(found.preprocessMs),
           inference_ms: round2(found.inferenceMs),
           postprocess_ms: round2(found.postprocessMs),
+          track_ms: round2(tracked.ms),
           faces_ms: round2(recognised.ms),
+          alerts_ms: round2(alertsMs),
           publish_ms: round2(recorder.ms),
           batch_size: found.batchSize,
         }),
@@ -292,5 +417,6 @@ function faceOutcome(e: FaceRecognitionEvent): FaceOutcome {
     name: e.name,
     similarity: e.face_id === null ? null : round4(e.similarity),
     authorized: e.authorized,
+    track_id: e.track_id ?? null,
   };
 }

@@ -52,6 +52,12 @@ export interface RulesInput {
   readonly ended?: readonly number[];
   /** Face identities by track id. */
   readonly identities?: ReadonlyMap<number, RuleIdentity>;
+  /**
+   * Tracks that were already in view when the camera's record started (e.g. after the camera
+   * moved to this replica): their first sighting does not arm `enter` — they did not enter
+   * while watched. Leaving a zone and coming back arms it as usual.
+   */
+  readonly present?: ReadonlySet<number>;
   /** Frame size in the pixels of the boxes. */
   readonly frameWidth: number;
   readonly frameHeight: number;
@@ -184,17 +190,22 @@ export function createRulesEngine(options: RulesEngineOptions): RulesEngine {
       for (const t of input.tracks) {
         if (t.phase !== "new" && t.phase !== "update") continue;
         const isNew = !states.has(t.track_id);
+        const arm = !(isNew && input.present?.has(t.track_id));
         const st = stateOf(t.track_id, ts);
         const [x, y] = bottomCentre(t.bbox, input.frameWidth, input.frameHeight);
         if (isNew) {
           st.inside.set(FRAME, ts);
-          for (const r of rules) if (r.on === "enter" && r.zone === null) st.armed.add(r.id);
+          for (const r of rules) {
+            if (arm && r.on === "enter" && r.zone === null) st.armed.add(r.id);
+          }
         }
         for (const [name, poly] of zones) {
           const inside = pointInPolygon(poly, x, y);
           if (inside && !st.inside.has(name)) {
             st.inside.set(name, ts);
-            for (const r of rules) if (r.on === "enter" && r.zone === name) st.armed.add(r.id);
+            for (const r of rules) {
+              if (arm && r.on === "enter" && r.zone === name) st.armed.add(r.id);
+            }
           } else if (!inside && st.inside.has(name)) {
             st.inside.delete(name);
             for (const r of rules) if (r.on === "enter" && r.zone === name) st.armed.delete(r.id);

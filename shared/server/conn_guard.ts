@@ -26,8 +26,11 @@ import { createRequestFramer } from "./request_framer.ts";
 export interface ConnGuardOptions {
   readonly hostname: string;
   readonly port: number;
-  /** Where the HTTP server listens (loopback). */
-  readonly upstream: { readonly hostname: string; readonly port: number };
+  /**
+   * Where the HTTP server listens (loopback), asked per connection: the public port binds
+   * first, so the server behind it (on an ephemeral port) cannot take the port it was given.
+   */
+  readonly upstream: () => { readonly hostname: string; readonly port: number };
   readonly headerTimeoutMs: number;
   readonly idleTimeoutMs: number;
   readonly logger: Logger;
@@ -71,7 +74,7 @@ export function startConnGuard(options: ConnGuardOptions): ConnGuard {
   const relay = async (client: Deno.TcpConn) => {
     let upstream: Deno.TcpConn;
     try {
-      upstream = await Deno.connect({ ...options.upstream, transport: "tcp" });
+      upstream = await Deno.connect({ ...options.upstream(), transport: "tcp" });
     } catch (err) {
       log.error("cannot reach the HTTP server", { error: err });
       client.close();

@@ -59,6 +59,17 @@ export function startServer(options: ServerOptions): FessServer {
       if (--inflight === 0) onIdle?.();
     }
   };
+  // The public port binds first: bound after, the ephemeral loopback port of the server could
+  // take the very port this process was told to listen on.
+  let internalPort = 0;
+  const guard: ConnGuard = startConnGuard({
+    hostname: options.hostname,
+    port: options.port,
+    upstream: () => ({ hostname: "127.0.0.1", port: internalPort }),
+    headerTimeoutMs: options.headerTimeoutMs,
+    idleTimeoutMs: options.idleTimeoutMs,
+    logger: log,
+  });
   const internal = Deno.serve(
     {
       hostname: "127.0.0.1",
@@ -73,14 +84,7 @@ export function startServer(options: ServerOptions): FessServer {
     },
     handler,
   );
-  const guard: ConnGuard = startConnGuard({
-    hostname: options.hostname,
-    port: options.port,
-    upstream: { hostname: "127.0.0.1", port: internal.addr.port },
-    headerTimeoutMs: options.headerTimeoutMs,
-    idleTimeoutMs: options.idleTimeoutMs,
-    logger: log,
-  });
+  internalPort = internal.addr.port;
 
   let stopping: Promise<boolean> | undefined;
   return {

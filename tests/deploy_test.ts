@@ -39,7 +39,12 @@ Deno.test("compose runs the detector behind HAProxy with Redis, Kafka, topic set
     "Redis keeps an append-only file",
   );
   const volumes = (detector.volumes as string[]).map((v) => v.split(":").slice(0, 2).join(":"));
-  assert.deepEqual(volumes.sort(), ["fess-data:/app/.data", "fess-models:/models"]);
+  assert.deepEqual(volumes.sort(), [
+    "./cameras.yaml:/config/cameras.yaml",
+    "fess-data:/app/.data",
+    "fess-models:/models",
+  ]);
+  assert.equal(detector.environment.FESS_CAMERAS_PATH, "/config/cameras.yaml");
 });
 
 Deno.test("the detector's compose settings are valid and its API key comes from a generated secret", () => {
@@ -49,6 +54,8 @@ Deno.test("the detector's compose settings are valid and its API key comes from 
   const files: Record<string, string> = {
     "/run/secrets/fess_api_keys": "0123456789abcdef0123",
     "/run/secrets/fess_encryption_key": btoa("k".repeat(32)),
+    // The operator's cameras.yaml starts as a copy of the example.
+    "/config/cameras.yaml": read("cameras.example.yaml"),
   };
   const config = loadConfig(env, undefined, {
     readFile: (p) => files[p] ?? Deno.readTextFileSync(p),
@@ -58,6 +65,7 @@ Deno.test("the detector's compose settings are valid and its API key comes from 
   assert.equal(config.kafka.create_topics, false, "kafka-init makes the topics");
   assert.equal(config.detector.models_dir, "/models");
   assert.equal(config.server.api_keys.length, 1);
+  assert.ok(Object.keys(config.cameras).length > 0, "per-camera settings come from cameras.yaml");
   assert.equal(c.secrets.fess_api_keys.file, "./deploy/secrets/api_keys.txt");
   assert.equal(
     c.secrets.grafana_admin_password.file,

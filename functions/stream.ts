@@ -77,8 +77,9 @@ export function createStreamHandler(deps: StreamHandlerDeps): OpenAPIHono<FessEn
         retryAfterSeconds: 5,
       });
     }
+    // A client that goes away cancels the body stream (`cancel` below), which ends the
+    // subscription; the request's own abort signal is not used for that.
     const abort = new AbortController();
-    c.req.raw.signal.addEventListener("abort", () => abort.abort(), { once: true });
     let heartbeat: ReturnType<typeof setInterval> | undefined;
     const body = new ReadableStream<Uint8Array>({
       start(controller) {

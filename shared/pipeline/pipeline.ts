@@ -31,7 +31,11 @@ import { createDetectionStore } from "../cache/detection_store.ts";
 import type { Config } from "../config.ts";
 import type { Detector } from "../detector/detector.ts";
 import { ServiceUnavailableError, ValidationError } from "../errors.ts";
-import { createMotionDetectionEvent, type FaceRecognitionEvent } from "../events.ts";
+import {
+  createMotionDetectionEvent,
+  type Detection,
+  type FaceRecognitionEvent,
+} from "../events.ts";
 import type { Publisher } from "../events/publisher.ts";
 import type { FaceRecognizer } from "../faces/recognizer.ts";
 import type { FramePreviewer } from "../live/frame_preview.ts";
@@ -274,7 +278,7 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
         total_ms: round2(input.decodeMs + performance.now() - started),
       });
       const preview = (view: {
-        detections: FrameOutcome["detections"];
+        detections: readonly Detection[];
         motion: MotionVerdict | null;
         detection_ran: boolean;
       }) => {
@@ -292,7 +296,12 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
       // 1. motion gate (the camera's masks applied)
       const gate = runMotionStage(motion, camera, frame);
       if (!gate.run) {
-        preview({ detections: [], motion: gate.verdict, detection_ran: false });
+        // A still frame shows what the last detected frame found: nothing moved since.
+        preview({
+          detections: camera.preview?.view?.detections ?? [],
+          motion: gate.verdict,
+          detection_ran: false,
+        });
         return {
           ...outcome,
           detection_ran: false,

@@ -26,10 +26,22 @@ import type { OnnxBackend } from "../onnx/backend.ts";
 /** {@link DetectorOptions} as they cross into a Worker (the logger stays in the parent). */
 export type DetectorWorkerOptions = Omit<DetectorOptions, "logger">;
 
+/** Where a frame's pixels lie in the shared buffer of a `detect` request. */
+export interface SharedFrameRef extends Omit<RawFrame, "data"> {
+  /** Byte offset of the pixels; their length is `width * height * channels`. */
+  readonly offset: number;
+}
+
 /** Messages the parent sends. */
 export type DetectorWorkerRequest =
   | { readonly type: "init"; readonly id: number; readonly options: DetectorWorkerOptions }
-  | { readonly type: "detect"; readonly id: number; readonly frames: readonly RawFrame[] }
+  | {
+    readonly type: "detect";
+    readonly id: number;
+    /** The parent's copy of the frames; it is not written again until this request is answered. */
+    readonly buffer: SharedArrayBuffer;
+    readonly frames: readonly SharedFrameRef[];
+  }
   | { readonly type: "close"; readonly id: number };
 
 /** What a ready Worker reports about its detector. */
@@ -86,7 +98,11 @@ async function answer(
     }
     case "detect": {
       if (!state.detector) throw new Error("detector worker is not initialised");
-      return { type: "detections", id: req.id, results: await state.detector.detect(req.frames) };
+      const frames: RawFrame[] = req.frames.map(({ offset, ...f }) => ({
+        ...f,
+        data: new Uint8Array(req.buffer, offset, f.width * f.height * f.channels),
+      }));
+      return { type: "detections", id: req.id, results: await state.detector.detect(frames) };
     }
     case "close": {
       await state.detector?.close();

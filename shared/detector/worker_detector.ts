@@ -7,8 +7,9 @@
  *
  * Invariants:
  * - each Worker has at most one `detect` in flight; calls wait in one FIFO queue;
- * - frames are copied (the caller keeps its frame for faces and snapshots) and the copy's
- *   buffer is transferred, so each frame crosses once;
+ * - frames are copied (the caller keeps its frame for faces and snapshots) into a buffer each
+ *   Worker shares with the main thread and reuses from call to call, so a frame crosses with
+ *   one copy and leaves no garbage on either side;
  * - a Worker that crashes rejects its call with a 503 naming the cause, is replaced at once,
  *   and, while its replacement cannot load, retried every `restartDelayMs`; calls queued
  *   while no Worker can load are rejected with a 503 naming why;
@@ -62,7 +63,12 @@ interface Slot {
   state: SlotState;
   readonly pending: Map<number, Pending>;
   retry: ReturnType<typeof setTimeout> | undefined;
+  /** Frames of the call in flight; grown when a call needs more. */
+  shared: SharedArrayBuffer;
 }
+
+/** Growth step of a Worker's frame buffer. */
+const SHARED_STEP = 1 << 20;
 
 /** Starts `options.workers` Workers, each loading the model; resolves when all are ready. */
 export async function createWorkerDetector(options: WorkerDetectorOptions): Promise<Detector> {
@@ -80,6 +86,7 @@ export async function createWorkerDetector(options: WorkerDetectorOptions): Prom
     state: "starting",
     pending: new Map(),
     retry: undefined,
+    shared: new SharedArrayBuffer(0),
   }));
   const queue: Job[] = [];
   let nextId = 1;
@@ -92,14 +99,13 @@ export async function createWorkerDetector(options: WorkerDetectorOptions): Prom
     slot: Slot,
     req: Request,
     expect: T,
-    transfer: Transferable[] = [],
   ): Promise<Reply<T>> => {
     const worker = slot.worker;
     if (!worker) return Promise.reject(new ServiceUnavailableError("detector worker is gone"));
     const id = nextId++;
     return new Promise<DetectorWorkerReply>((resolve, reject) => {
       slot.pending.set(id, { resolve, reject });
-      worker.postMessage({ ...req, id } as DetectorWorkerRequest, transfer);
+      worker.postMessage({ ...req, id } as DetectorWorkerRequest);
     }).then((reply) => {
       if (reply.type === "failed") throw new Error(reply.message);
       if (reply.type !== expect) throw new Error(`detector worker answered ${reply.type}`);
@@ -179,15 +185,26 @@ export async function createWorkerDetector(options: WorkerDetectorOptions): Prom
 
   const run = (slot: Slot, job: Job) => {
     slot.state = "busy";
-    const frames = job.frames.map((f) => ({
-      data: f.data.slice(),
-      width: f.width,
-      height: f.height,
-      channels: f.channels,
-      layout: f.layout,
-    }));
-    const transfer = frames.map((f) => f.data.buffer);
-    call(slot, { type: "detect", frames }, "detections", transfer).then(
+    const bytes = (f: RawFrame) => f.width * f.height * f.channels;
+    const total = job.frames.reduce((n, f) => n + bytes(f), 0);
+    if (slot.shared.byteLength < total) {
+      slot.shared = new SharedArrayBuffer(Math.ceil(total / SHARED_STEP) * SHARED_STEP);
+    }
+    const view = new Uint8Array(slot.shared);
+    let offset = 0;
+    const frames = job.frames.map((f) => {
+      view.set(f.data.subarray(0, bytes(f)), offset);
+      const ref = {
+        offset,
+        width: f.width,
+        height: f.height,
+        channels: f.channels,
+        layout: f.layout,
+      };
+      offset += bytes(f);
+      return ref;
+    });
+    call(slot, { type: "detect", buffer: slot.shared, frames }, "detections").then(
       (reply) => job.resolve(reply.results),
       job.reject,
     ).finally(() => {

@@ -150,3 +150,14 @@ Deno.test("close answers later calls with a 503 and ends the workers", async () 
   assert.equal(detector.health!().healthy, false);
   assert.equal(detector.health!().workers_ready, 0);
 });
+
+Deno.test("workers still start after a wasm session replaced globalThis.Worker with Node's", async () => {
+  const wasm = await createDetector({ ...OPTIONS, backend: "wasm", warmup: false });
+  try {
+    const detector = await createWorkerDetector({ ...OPTIONS, workers: 1 });
+    assert.equal(detector.health!().workers_ready, 1);
+    await detector.close();
+  } finally {
+    await wasm.close();
+  }
+});

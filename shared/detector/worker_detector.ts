@@ -67,6 +67,13 @@ interface Slot {
   shared: SharedArrayBuffer;
 }
 
+/**
+ * The web Worker constructor, taken when this module loads: onnxruntime-web's Emscripten
+ * start-up replaces `globalThis.Worker` with Node's `worker_threads` Worker once a wasm session
+ * exists in the process, and that one cannot run a module Worker (`self` is undefined there).
+ */
+const WebWorker: typeof Worker = globalThis.Worker;
+
 /** Growth step of a Worker's frame buffer. */
 const SHARED_STEP = 1 << 20;
 
@@ -147,7 +154,7 @@ export async function createWorkerDetector(options: WorkerDetectorOptions): Prom
     slot.retry = undefined;
     if (closed) return "detector is closed";
     slot.state = "starting";
-    const worker = new Worker(url, { type: "module", name: `fess-detector-${slot.index}` });
+    const worker = new WebWorker(url, { type: "module", name: `fess-detector-${slot.index}` });
     slot.worker = worker;
     worker.onmessage = (e: MessageEvent<DetectorWorkerReply>) => onReply(slot, e.data);
     worker.onerror = (e: ErrorEvent) => {

@@ -37,10 +37,9 @@ ENV FESS_ENVIRONMENT=production \
     FESS_MODELS_DIR=/models \
     FESS_DATA_DIR=/app/.data \
     FESS_HEALTH__DISK_PATH=/app/.data
-# Memory under load (docs/PERFORMANCE.md): two malloc arenas instead of one per thread, frame-
-# sized buffers mmapped so freeing them returns the memory, and a small V8 young generation.
+# Memory under load (docs/PERFORMANCE.md): two malloc arenas instead of one per thread and a
+# small V8 young generation (each isolate, Workers included).
 ENV MALLOC_ARENA_MAX=2 \
-    MALLOC_MMAP_THRESHOLD_=131072 \
     DENO_V8_FLAGS=--max-semi-space-size=2
 VOLUME ["/models", "/app/.data"]
 EXPOSE 8080

@@ -11,7 +11,7 @@
  *     [--inputs jpeg,raw] [--fess-env FESS_DETECTOR__INTRA_OP_THREADS=1 ...]
  *     [--cpu-prof DIR] [--peer-threads N] [--plain-memory]
  *
- * FESS runs with the Docker image's memory environment (malloc arenas, mmap threshold, V8
+ * FESS runs with the Docker image's memory environment (malloc arenas, V8
  * young generation; see the Dockerfile); `--plain-memory` runs it without.
  * `--cpu-prof DIR` starts FESS with `deno run --cpu-prof` and leaves one .cpuprofile per FESS
  * server in DIR (summarise with `deno run -A bench/cpuprofile_top.ts FILE`). The Python
@@ -42,7 +42,6 @@ const { values } = parseArgs({
 /** The memory settings the Docker image gives FESS (Dockerfile); `--plain-memory` drops them. */
 const IMAGE_MEMORY_ENV: Record<string, string> = {
   MALLOC_ARENA_MAX: "2",
-  MALLOC_MMAP_THRESHOLD_: "131072",
   DENO_V8_FLAGS: "--max-semi-space-size=2",
 };
 

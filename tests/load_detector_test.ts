@@ -11,7 +11,7 @@ function settings(env: Record<string, string>) {
 const health = (loaded: Awaited<ReturnType<typeof loadDetector>>) =>
   loaded.healthCheck().check(new AbortController().signal);
 
-Deno.test("auto resolves to native once; the detector runs in one Worker and health reports it", async () => {
+Deno.test("auto resolves to native once; the detector runs in two Workers and health reports them", async () => {
   const loaded = await loadDetector({ settings: settings({}), logger: silentLogger });
   try {
     assert.equal(loaded.error, null);
@@ -19,8 +19,8 @@ Deno.test("auto resolves to native once; the detector runs in one Worker and hea
     assert.equal(loaded.detector?.backend, "native");
     const report = await health(loaded);
     assert.equal(report.healthy, true);
-    assert.equal(report.workers, 1);
-    assert.equal(report.workers_ready, 1);
+    assert.equal(report.workers, 2);
+    assert.equal(report.workers_ready, 2);
     assert.equal(report.restarts, 0);
   } finally {
     await loaded.detector?.close();

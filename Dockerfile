@@ -30,13 +30,18 @@ COPY scripts/models.ts scripts/
 COPY docker/entrypoint.sh docker/
 RUN mkdir -p /app/.data /models && chown deno:deno /app/.data /models
 USER deno
-# Compile cache (in the deno user's DENO_DIR) for the service and the model check: the
+# Compile cache (in the deno user's DENO_DIR) for the service, its detector Worker (started
+# by URL, so not reached from main.ts) and the model check: the
 # container starts with --cached-only, without the network except for model downloads.
-RUN deno cache --frozen main.ts scripts/models.ts
+RUN deno cache --frozen main.ts scripts/models.ts shared/detector/detector_worker.ts
 ENV FESS_ENVIRONMENT=production \
     FESS_MODELS_DIR=/models \
     FESS_DATA_DIR=/app/.data \
     FESS_HEALTH__DISK_PATH=/app/.data
+# Memory under load (docs/PERFORMANCE.md): two malloc arenas instead of one per thread and a
+# small V8 young generation (each isolate, Workers included).
+ENV MALLOC_ARENA_MAX=2 \
+    DENO_V8_FLAGS=--max-semi-space-size=2
 VOLUME ["/models", "/app/.data"]
 EXPOSE 8080
 # Ready = detector loaded and warmed; the start period covers a first model download.

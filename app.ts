@@ -117,7 +117,7 @@ export async function createApp(deps: AppDeps): Promise<App> {
   if (detector) closers.push(() => detector.close());
   const faces = await loadRecognizer({
     settings: config.faces,
-    models: config.detector,
+    models: { ...config.detector, backend: loaded.backend ?? config.detector.backend },
     gallery,
     metrics,
     logger,

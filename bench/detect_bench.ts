@@ -15,6 +15,7 @@ import { createAuthenticator } from "../shared/auth.ts";
 import { loadConfig } from "../shared/config.ts";
 import { createDetector } from "../shared/detector/detector.ts";
 import { letterboxInto } from "../shared/detector/letterbox.ts";
+import { createWorkerDetector } from "../shared/detector/worker_detector.ts";
 import { createEventLogSink } from "../shared/events/event_log_sink.ts";
 import { createPublisher } from "../shared/events/publisher.ts";
 import { createWriteAheadLog } from "../shared/events/wal.ts";
@@ -34,8 +35,11 @@ import {
 } from "../tests/support/media.ts";
 
 const quick = Deno.args.includes("--quick");
-const PLAN: { backend: OnnxBackend; size: number; iterations: number }[] = [
+// `workers`: the detector runs in that many Worker threads (detector.workers); the row shows
+// what the hop to a Worker adds to a lone frame's round trip.
+const PLAN: { backend: OnnxBackend; size: number; iterations: number; workers?: number }[] = [
   { backend: "native", size: 320, iterations: quick ? 30 : 200 },
+  { backend: "native", size: 320, iterations: quick ? 30 : 200, workers: 1 },
   { backend: "native", size: 640, iterations: quick ? 15 : 60 },
   { backend: "wasm", size: 320, iterations: quick ? 10 : 30 },
   { backend: "wasm", size: 640, iterations: quick ? 5 : 10 },
@@ -78,7 +82,8 @@ write(
 );
 write("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
 
-for (const { backend, size, iterations } of PLAN) {
+for (const { backend, size, iterations, workers = 0 } of PLAN) {
+  const label = workers > 0 ? `${backend} (${workers} worker${workers > 1 ? "s" : ""})` : backend;
   // Raw session.run on the already-preprocessed tensor.
   const session = await createOnnxSession({
     modelPath: `${modelsDir()}/${manifest.file}`,
@@ -103,13 +108,10 @@ for (const { backend, size, iterations } of PLAN) {
   await session.close();
 
   // The detector behind the real handler and router on a real server.
-  const detector = await createDetector({
-    modelsDir: modelsDir(),
-    manifest,
-    backend,
-    inputSize: size,
-    logger: silentLogger,
-  });
+  const options = { modelsDir: modelsDir(), manifest, backend, inputSize: size };
+  const detector = workers > 0
+    ? await createWorkerDetector({ ...options, workers, logger: silentLogger })
+    : await createDetector({ ...options, logger: silentLogger });
   // The same frame again and again: motion gating off so every POST is detected.
   const settings = loadConfig({ FESS_MOTION__ENABLED: "false" }, undefined);
   const eventLog = await Deno.makeTempFile({ suffix: ".jsonl" });
@@ -162,7 +164,7 @@ for (const { backend, size, iterations } of PLAN) {
       srv.push(body.timing.total_ms);
     }
     write(
-      `| ${backend} | ${size} | ${input.name} | ${iterations} | ${f(pct(run, 50))} | ${
+      `| ${label} | ${size} | ${input.name} | ${iterations} | ${f(pct(run, 50))} | ${
         f(pct(run, 95))
       } | ${f(pct(dec, 50))} | ${f(pct(pre, 50))} | ${f(pct(pre, 95))} | ${f(pct(postp, 50))} | ${
         f(pct(inf, 50))

@@ -9,8 +9,10 @@
  *
  *   deno run -A bench/peer_bench.ts [--frames 60] [--cameras 4] [--servers peer,fess,defaults]
  *     [--inputs jpeg,raw] [--fess-env FESS_DETECTOR__INTRA_OP_THREADS=1 ...]
- *     [--cpu-prof DIR] [--peer-threads N]
+ *     [--cpu-prof DIR] [--peer-threads N] [--plain-memory]
  *
+ * FESS runs with the Docker image's memory environment (malloc arenas, V8
+ * young generation; see the Dockerfile); `--plain-memory` runs it without.
  * `--cpu-prof DIR` starts FESS with `deno run --cpu-prof` and leaves one .cpuprofile per FESS
  * server in DIR (summarise with `deno run -A bench/cpuprofile_top.ts FILE`). The Python
  * interpreter comes from FESS_PYTHON, else from `bash scripts/python_env.sh`.
@@ -33,8 +35,15 @@ const { values } = parseArgs({
     "cpu-prof": { type: "string" },
     "peer-threads": { type: "string", default: "0" },
     warmup: { type: "string", default: "8" },
+    "plain-memory": { type: "boolean", default: false },
   },
 });
+
+/** The memory settings the Docker image gives FESS (Dockerfile); `--plain-memory` drops them. */
+const IMAGE_MEMORY_ENV: Record<string, string> = {
+  MALLOC_ARENA_MAX: "2",
+  DENO_V8_FLAGS: "--max-semi-space-size=2",
+};
 
 const FRAMES = Array.from({ length: 40 }, (_, i) => 100 + i * 3);
 const WIDTH = 768;
@@ -316,6 +325,7 @@ if (import.meta.main) {
       ],
       env: {
         ...baseEnv(),
+        ...(values["plain-memory"] ? {} : IMAGE_MEMORY_ENV),
         FESS_MODELS_DIR: modelsDir(),
         FESS_KAFKA__SPOOL_DIR: join(tmp, id, "spool"),
         FESS_KAFKA__EVENT_LOG_PATH: join(tmp, id, "events.jsonl"),

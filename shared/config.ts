@@ -98,6 +98,8 @@ const DetectorSchema = z.strictObject({
     .default(false),
   graph_optimization: z.enum(["disabled", "basic", "extended", "all"]).default("all"),
   wasm_threads: int(1, 64).describe("wasm backend threads").default(1),
+  workers: int(0, 64).describe("native sessions in Worker threads; 0: on the main thread")
+    .default(2),
 }).prefault({});
 
 const MotionSchema = z.strictObject({

@@ -45,6 +45,20 @@ export interface DetectorModelInfo {
   readonly dynamic_batch: boolean;
 }
 
+/** How a detector's runtime is doing, for /health (workers are 0 when it runs inline). */
+export interface DetectorHealth {
+  /** Whether a session can take frames now (or is being restarted). */
+  readonly healthy: boolean;
+  /** Worker threads configured (0: the session runs on the main thread). */
+  readonly workers: number;
+  /** Workers loaded and accepting frames. */
+  readonly workers_ready: number;
+  /** Workers restarted after a crash since start. */
+  readonly restarts: number;
+  /** The last crash or load failure, if any. */
+  readonly last_error: string | null;
+}
+
 /** A loaded object detector. */
 export interface Detector {
   /** The backend actually running the model. */
@@ -62,6 +76,8 @@ export interface Detector {
   warmup(): Promise<void>;
   /** Releases the session. */
   close(): Promise<void>;
+  /** The runtime's state for /health; absent means always healthy, inline. */
+  health?(): DetectorHealth;
 }
 
 /** Options of {@link createDetector}. */

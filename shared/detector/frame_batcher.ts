@@ -4,6 +4,7 @@
  * that arrive while a run is in flight are run together next, up to `maxBatch`. With several
  * cameras posting at once this turns N session runs into about N / maxBatch (measured on the
  * 2-core CI machine, nano-320 native: 6.3 ms/frame alone, 5.0 ms/frame in batches of 4).
+ * With `concurrency` above 1 (one per detector Worker) up to that many runs are in flight.
  *
  * @module
  */
@@ -14,6 +15,8 @@ import type { FrameDetections } from "./detection.ts";
 export interface FrameBatcherOptions {
   /** Most frames per run; 1 turns batching off. */
   readonly maxBatch: number;
+  /** Runs in flight at once (default 1); set it to the detector's Worker count. */
+  readonly concurrency?: number;
 }
 
 interface Waiting {
@@ -25,11 +28,12 @@ interface Waiting {
 /** Wraps `detector` so concurrent `detect` calls share session runs. */
 export function createFrameBatcher(detector: Detector, options: FrameBatcherOptions): Detector {
   const maxBatch = Math.max(1, options.maxBatch);
+  const concurrency = Math.max(1, options.concurrency ?? 1);
   const waiting: Waiting[] = [];
-  let running = false;
+  let running = 0;
 
   const pump = async () => {
-    running = true;
+    running++;
     while (waiting.length > 0) {
       const batch = waiting.splice(0, maxBatch);
       try {
@@ -39,7 +43,7 @@ export function createFrameBatcher(detector: Detector, options: FrameBatcherOpti
         batch.forEach((w) => w.reject(err));
       }
     }
-    running = false;
+    running--;
   };
 
   return {
@@ -50,10 +54,11 @@ export function createFrameBatcher(detector: Detector, options: FrameBatcherOpti
       const results = frames.map((frame) =>
         new Promise<FrameDetections>((resolve, reject) => waiting.push({ frame, resolve, reject }))
       );
-      if (!running) void pump();
+      if (running < concurrency) void pump();
       return Promise.all(results);
     },
     warmup: () => detector.warmup(),
     close: () => detector.close(),
+    ...(detector.health ? { health: () => detector.health!() } : {}),
   };
 }

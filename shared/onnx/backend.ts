@@ -35,10 +35,36 @@ interface AdapterLike {
 }
 
 /**
+ * Whether the machine exposes a GPU device node. On Linux a hardware WebGPU adapter (Vulkan)
+ * needs a DRM render node (`/dev/dri/renderD*`) or the NVIDIA driver's `/dev/nvidiactl`;
+ * without either, `requestAdapter` can only find a software one, which `auto` never picks, and
+ * asking for it would load the whole WebGPU/Vulkan stack (tens of MB resident) for nothing.
+ * Elsewhere the answer is unknown, so it is taken as yes.
+ */
+export function gpuDevicePresent(): boolean {
+  if (Deno.build.os !== "linux") return true;
+  try {
+    Deno.statSync("/dev/nvidiactl");
+    return true;
+  } catch {
+    // No NVIDIA driver; look for a DRM render node.
+  }
+  try {
+    for (const entry of Deno.readDirSync("/dev/dri")) {
+      if (entry.name.startsWith("renderD")) return true;
+    }
+  } catch {
+    // No /dev/dri at all.
+  }
+  return false;
+}
+
+/**
  * Asks `navigator.gpu` for an adapter. Deno 2.9 reports the fallback flag on `adapter.info`
  * (the top-level `adapter.isFallbackAdapter` is undefined there), so both are checked.
  */
 export async function probeWebGpu(): Promise<WebGpuProbe> {
+  if (!gpuDevicePresent()) return { available: false, fallback: false };
   const gpu = (globalThis.navigator as { gpu?: { requestAdapter(): Promise<unknown> } } | undefined)
     ?.gpu;
   if (!gpu) return { available: false, fallback: false };

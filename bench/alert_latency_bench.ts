@@ -65,7 +65,7 @@ if (import.meta.main) {
   const port = freePort();
   const url = `http://127.0.0.1:${port}`;
   const service = new Deno.Command(Deno.execPath(), {
-    args: ["serve", "-A", "--host", "127.0.0.1", "--port", String(port), "main.ts"],
+    args: ["run", "-A", "main.ts", "--host", "127.0.0.1", "--port", String(port)],
     cwd: ROOT,
     env: {
       FESS_MODELS_DIR: modelsDir(),

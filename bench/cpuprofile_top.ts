@@ -1,5 +1,5 @@
 /**
- * Summarises a V8 `.cpuprofile` (from `deno run --cpu-prof` / `deno serve --cpu-prof`) into
+ * Summarises a V8 `.cpuprofile` (from `deno run --cpu-prof`) into
  * the top functions by self time and by total (inclusive) time, as markdown tables. With
  * `--frames N` each row also shows ms per frame. Time in native code that V8 cannot see into
  * (onnxruntime-node, sharp/libvips, their thread pools) shows up as the JS function that called

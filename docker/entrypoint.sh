@@ -8,7 +8,7 @@
 #    the first free `slot-N` directory (an flock held for the life of the service, inherited
 #    through exec) for its event spool and event log. A replacement container takes over a freed
 #    slot and replays what its predecessor spooled, so no accepted event is stranded.
-# 3. Execs the command (`deno serve ...`): no shell stays in between, so SIGTERM from
+# 3. Execs the command (`deno run ... main.ts`): no shell stays in between, so SIGTERM from
 #    `docker stop` reaches the service, which flushes or spools its events before exiting.
 #
 # FESS_SKIP_MODEL_CHECK=true skips step 1 (models baked into a derived image, read-only mounts).

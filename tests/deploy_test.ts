@@ -301,7 +301,7 @@ Deno.test("first_run.sh writes both secrets once, readable by the container user
 // ---------------------------------------------------------------------------------------------
 
 const ENTRYPOINT = `${rootPath}docker/entrypoint.sh`;
-// Stands in for `deno serve`: reports its pid and settings, and what signal ended it.
+// Stands in for the service (`deno run main.ts`): reports its pid and settings, and what signal ended it.
 const SERVICE = [
   "sh",
   "-c",

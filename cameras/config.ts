@@ -15,6 +15,7 @@ import { z } from "zod";
 import YAML from "yaml";
 import { CameraIdSchema } from "../shared/camera_id.ts";
 import { CameraSettingsSchema } from "../shared/camera_settings.ts";
+import { ConfigError, type ConfigIssue } from "../shared/config.ts";
 import { CameraPixelFormatSchema } from "./pixel_format.ts";
 import { type CameraSource, classifySource } from "./source.ts";
 
@@ -87,27 +88,14 @@ export type CamerasConfig = Omit<z.infer<typeof CamerasConfigSchema>, "cameras" 
   readonly cameras: readonly CameraConfig[];
 };
 
-/** One problem in the sidecar settings. */
-export interface CamerasConfigIssue {
-  /** Setting path, e.g. `cameras[2].fps`. */
-  readonly key: string;
-  /** Where the value came from: `file cameras.yaml`, `flag --fps`, `default`. */
-  readonly source: string;
-  /** Why it is invalid. */
-  readonly message: string;
-}
+/** One problem in the sidecar settings (`key` like `cameras[2].fps`, `source` like `flag --fps`). */
+export type CamerasConfigIssue = ConfigIssue;
 
 /** Every problem in the sidecar settings, readable without a stack trace. */
-export class CamerasConfigError extends Error {
-  /** Every problem found. */
-  readonly issues: readonly CamerasConfigIssue[];
+export class CamerasConfigError extends ConfigError {
   constructor(issues: readonly CamerasConfigIssue[]) {
-    super(
-      `invalid camera settings (${issues.length} problem${issues.length === 1 ? "" : "s"}):\n` +
-        issues.map((i) => `  - ${i.key} (${i.source}): ${i.message}`).join("\n"),
-    );
+    super(issues, "camera settings");
     this.name = "CamerasConfigError";
-    this.issues = issues;
   }
 }
 

@@ -376,13 +376,17 @@ export interface ConfigIssue {
   readonly message: string;
 }
 
-/** Thrown by {@link loadConfig}: every problem at once, readable without a stack trace. */
+/**
+ * Thrown by {@link loadConfig} (and the camera sidecar's settings): every problem at once,
+ * readable without a stack trace.
+ */
 export class ConfigError extends Error {
   /** Every problem found. */
   readonly issues: readonly ConfigIssue[];
-  constructor(issues: readonly ConfigIssue[]) {
+  /** `subject` names what is invalid in the message (default "configuration"). */
+  constructor(issues: readonly ConfigIssue[], subject = "configuration") {
     super(
-      `invalid configuration (${issues.length} problem${issues.length === 1 ? "" : "s"}):\n` +
+      `invalid ${subject} (${issues.length} problem${issues.length === 1 ? "" : "s"}):\n` +
         issues.map((i) => `  - ${i.key} (${i.source}): ${i.message}`).join("\n"),
     );
     this.name = "ConfigError";

@@ -125,10 +125,12 @@ async function waitHealthy(
   while (Date.now() < deadline) {
     if (exited) throw new Error(`server exited before it was healthy (${url})`);
     try {
-      // Both servers listen only once their model is loaded; any answer means ready.
+      // The peer listens once its model is loaded; FESS opens its port at once and answers
+      // /health 200 once the app (detector included) is built (503 or no components before).
       const res = await fetch(`${url}/health`);
-      await res.body?.cancel();
-      return;
+      const body = await res.json().catch(() => null);
+      // The peer's /health has no components; FESS's lists the detector.
+      if (res.ok && (!body?.components || body.components.detector?.healthy)) return;
     } catch {
       // not listening yet
     }

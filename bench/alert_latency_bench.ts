@@ -16,27 +16,13 @@ import { parseArgs } from "node:util";
 import { mediaPath, modelsDir } from "../tests/support/media.ts";
 import { startRtspServer } from "../tests/support/rtsp_server.ts";
 import { freePort, startKafka } from "../tests/support/services.ts";
+import { waitReady } from "./support/fess_process.ts";
 
 const ROOT = new URL("../", import.meta.url).pathname;
 
 function percentile(sorted: readonly number[], p: number): number | null {
   if (sorted.length === 0) return null;
   return sorted[Math.min(sorted.length - 1, Math.floor((sorted.length * p) / 100))]!;
-}
-
-async function waitReady(url: string): Promise<void> {
-  const deadline = Date.now() + 180_000;
-  while (Date.now() < deadline) {
-    try {
-      const r = await fetch(`${url}/health/ready`);
-      await r.body?.cancel();
-      if (r.ok) return;
-    } catch {
-      // not listening yet
-    }
-    await new Promise((r) => setTimeout(r, 250));
-  }
-  throw new Error(`FESS at ${url} did not get ready`);
 }
 
 if (import.meta.main) {
@@ -90,7 +76,7 @@ if (import.meta.main) {
   const latencies: number[] = [];
   const byRule = new Map<string, number>();
   try {
-    await waitReady(url);
+    await waitReady(url, service);
     await consumer.connect();
     // The service creates the topic on its first alert; subscribing waits for it.
     const admin = kafka.admin();

@@ -17,9 +17,11 @@ import { parseArgs } from "node:util";
 import { freePort } from "../tests/support/services.ts";
 import { mediaPath, modelsDir } from "../tests/support/media.ts";
 import { startRtspServer } from "../tests/support/rtsp_server.ts";
+import { waitReady } from "./support/fess_process.ts";
+import { childPids, processCpuSeconds, processRssBytes } from "./support/proc_stats.ts";
+import { printTable } from "./support/table.ts";
 
 const ROOT = new URL("../", import.meta.url).pathname;
-const TICKS = 100; // USER_HZ on Linux
 
 interface Phase {
   readonly name: string;
@@ -39,55 +41,6 @@ interface PhaseResult {
   readonly p50: number | null;
   readonly p99: number | null;
   readonly rssMb: { service: number; sidecar: number; ffmpegEach: number; rtsp: number };
-}
-
-function cpuTicks(pid: number): number {
-  try {
-    const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
-    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    return Number(fields[11]) + Number(fields[12]); // utime + stime
-  } catch {
-    return 0;
-  }
-}
-
-function rssMb(pid: number): number {
-  try {
-    const m = /VmRSS:\s+(\d+) kB/.exec(Deno.readTextFileSync(`/proc/${pid}/status`));
-    return m ? Number(m[1]) / 1024 : 0;
-  } catch {
-    return 0;
-  }
-}
-
-function childrenOf(pid: number): number[] {
-  const out: number[] = [];
-  try {
-    for (const task of Deno.readDirSync(`/proc/${pid}/task`)) {
-      const text = Deno.readTextFileSync(`/proc/${pid}/task/${task.name}/children`).trim();
-      if (text) out.push(...text.split(/\s+/).map(Number));
-    }
-  } catch {
-    // gone
-  }
-  return out;
-}
-
-async function waitReady(url: string, proc: Deno.ChildProcess): Promise<void> {
-  const deadline = Date.now() + 120_000;
-  let exited = false;
-  proc.status.then(() => (exited = true));
-  while (Date.now() < deadline && !exited) {
-    try {
-      const r = await fetch(`${url}/health/ready`);
-      await r.body?.cancel();
-      if (r.ok) return;
-    } catch {
-      // not listening yet
-    }
-    await new Promise((r) => setTimeout(r, 250));
-  }
-  throw new Error(`FESS at ${url} did not get ready`);
 }
 
 async function runPhase(
@@ -147,37 +100,37 @@ async function runPhase(
     const linesP = new Response(sidecar.stdout).text();
     // Measure a window after a 3 s warm-up, while every camera runs.
     await new Promise((r) => setTimeout(r, 3000));
-    const pidsAtStart = childrenOf(sidecar.pid);
+    const pidsAtStart = childPids(sidecar.pid);
     const t0 = performance.now();
     const start = {
-      service: cpuTicks(service.pid),
-      sidecar: cpuTicks(sidecar.pid),
-      rtsp: cpuTicks(opts.rtspPid),
-      ffmpeg: new Map(pidsAtStart.map((p) => [p, cpuTicks(p)])),
+      service: processCpuSeconds(service.pid),
+      sidecar: processCpuSeconds(sidecar.pid),
+      rtsp: processCpuSeconds(opts.rtspPid),
+      ffmpeg: new Map(pidsAtStart.map((p) => [p, processCpuSeconds(p)])),
     };
     const rss = { service: 0, sidecar: 0, ffmpegEach: 0, rtsp: 0 };
     const ffmpegEnd = new Map<number, number>();
     const deadline = t0 + opts.seconds * 1000;
     while (performance.now() < deadline) {
       await new Promise((r) => setTimeout(r, 1000));
-      const kids = childrenOf(sidecar.pid);
+      const kids = childPids(sidecar.pid);
       for (const p of kids) {
-        ffmpegEnd.set(p, cpuTicks(p));
-        rss.ffmpegEach = Math.max(rss.ffmpegEach, rssMb(p));
+        ffmpegEnd.set(p, processCpuSeconds(p));
+        rss.ffmpegEach = Math.max(rss.ffmpegEach, processRssBytes(p) / 1048576);
       }
-      rss.service = Math.max(rss.service, rssMb(service.pid));
-      rss.sidecar = Math.max(rss.sidecar, rssMb(sidecar.pid));
-      rss.rtsp = Math.max(rss.rtsp, rssMb(opts.rtspPid));
+      rss.service = Math.max(rss.service, processRssBytes(service.pid) / 1048576);
+      rss.sidecar = Math.max(rss.sidecar, processRssBytes(sidecar.pid) / 1048576);
+      rss.rtsp = Math.max(rss.rtsp, processRssBytes(opts.rtspPid) / 1048576);
     }
     const elapsed = (performance.now() - t0) / 1000;
-    const pct = (ticks: number) => (ticks / TICKS) / elapsed * 100;
-    let ffmpegTicks = 0;
-    for (const [p, end] of ffmpegEnd) ffmpegTicks += end - (start.ffmpeg.get(p) ?? 0);
+    const pct = (cpuSeconds: number) => cpuSeconds / elapsed * 100;
+    let ffmpegSeconds = 0;
+    for (const [p, end] of ffmpegEnd) ffmpegSeconds += end - (start.ffmpeg.get(p) ?? 0);
     const cpu = {
-      service: pct(cpuTicks(service.pid) - start.service),
-      sidecar: pct(cpuTicks(sidecar.pid) - start.sidecar),
-      ffmpeg: pct(ffmpegTicks),
-      rtsp: pct(cpuTicks(opts.rtspPid) - start.rtsp),
+      service: pct(processCpuSeconds(service.pid) - start.service),
+      sidecar: pct(processCpuSeconds(sidecar.pid) - start.sidecar),
+      ffmpeg: pct(ffmpegSeconds),
+      rtsp: pct(processCpuSeconds(opts.rtspPid) - start.rtsp),
     };
     await sidecar.status;
     const records = (await linesP).split("\n").filter((l) => l.trim()).map((l) => JSON.parse(l));
@@ -217,7 +170,7 @@ async function runPhase(
   }
 }
 
-function printTable(results: readonly PhaseResult[]): void {
+function printResults(results: readonly PhaseResult[]): void {
   const f = (v: number | null, d = 1) => (v === null ? "-" : v.toFixed(d));
   const rows = [
     [
@@ -256,9 +209,7 @@ function printTable(results: readonly PhaseResult[]): void {
         .join("/"),
     ]),
   ];
-  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
-  const out = rows.map((r) => r.map((c, i) => c.padStart(widths[i]!)).join("  ")).join("\n");
-  Deno.stdout.writeSync(new TextEncoder().encode(out + "\n"));
+  printTable(rows);
 }
 
 if (import.meta.main) {
@@ -292,7 +243,7 @@ if (import.meta.main) {
         await runPhase(phase, { seconds, cameras, fps, rtspUrl: rtsp.url, rtspPid: rtsp.pid! }),
       );
     }
-    printTable(results);
+    printResults(results);
   } finally {
     await rtsp.close();
   }

@@ -22,7 +22,7 @@
 import { parseArgs } from "node:util";
 import { join } from "node:path";
 import { modelsDir, repoRoot, vtestFramesBgr, vtestFramesJpeg } from "../tests/support/media.ts";
-import { sampleTree } from "./peer/proc_stats.ts";
+import { sampleTree } from "./support/proc_stats.ts";
 
 const { values } = parseArgs({
   args: Deno.args,

@@ -18,14 +18,13 @@ import { loadConfig } from "../shared/config.ts";
 import { createLogger } from "../shared/logger.ts";
 import type { FrameOutcome } from "../shared/pipeline/frame_outcome.ts";
 import { modelsDir, VTEST_HEIGHT, VTEST_WIDTH, vtestFramesBgr } from "../tests/support/media.ts";
+import { processCpuSeconds } from "./support/proc_stats.ts";
+import { printTable } from "./support/table.ts";
 
-const TICKS = 100; // USER_HZ on Linux
 const WARMUP_ROUNDS = 10;
 
 function cpuMs(): number {
-  const stat = Deno.readTextFileSync("/proc/self/stat");
-  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-  return (Number(fields[11]) + Number(fields[12])) * 1000 / TICKS; // utime + stime
+  return processCpuSeconds(Deno.pid) * 1000;
 }
 
 interface PhaseResult {
@@ -112,7 +111,7 @@ async function runPhase(
   }
 }
 
-function printTable(results: readonly PhaseResult[]): void {
+function printResults(results: readonly PhaseResult[]): void {
   const base = results.find((r) => r.name === "faces off");
   const rows = [
     [
@@ -142,9 +141,7 @@ function printTable(results: readonly PhaseResult[]): void {
       String(r.alerts),
     ]),
   ];
-  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
-  const out = rows.map((r) => r.map((c, i) => c.padStart(widths[i]!)).join("  ")).join("\n");
-  Deno.stdout.writeSync(new TextEncoder().encode(out + "\n"));
+  printTable(rows);
 }
 
 if (import.meta.main) {
@@ -169,5 +166,5 @@ if (import.meta.main) {
     await runPhase("faces off", { FESS_FACES__ENABLED: "false" }, frames, cameras, rounds),
   );
   results.push(await runPhase("faces on", {}, frames, cameras, rounds));
-  printTable(results);
+  printResults(results);
 }

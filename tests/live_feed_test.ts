@@ -1,30 +1,14 @@
 import assert from "node:assert/strict";
 import sharp from "sharp";
-import { createAlertEvent, createMotionDetectionEvent } from "../shared/events.ts";
 import { createLiveFeed } from "../shared/live/live_feed.ts";
 import { withLiveFeed } from "../shared/live/live_publisher.ts";
 import { recordingPublisher } from "./support/pipeline_fakes.ts";
+import { alertEvent, motionEvent } from "./support/event_fixtures.ts";
 import { createFramePreviewer, type FrameView } from "../shared/live/frame_preview.ts";
 import type { RawFrame } from "../shared/image/raw_frame.ts";
 
-const motion = (camera: string) =>
-  createMotionDetectionEvent({
-    camera_id: camera,
-    frame_number: 1,
-    motion_score: 0.5,
-    detections: [],
-    frame_width: 64,
-    frame_height: 48,
-  });
-const alert = (camera: string) =>
-  createAlertEvent({
-    camera_id: camera,
-    frame_number: 1,
-    alert_type: "unknown_face",
-    severity: "warning",
-    message: "unknown face",
-    face_id: null,
-  });
+const motion = (camera: string) => motionEvent(camera);
+const alert = (camera: string) => alertEvent(camera);
 
 Deno.test("a subscriber receives only the cameras and types it asked for", async () => {
   const feed = createLiveFeed();

@@ -7,32 +7,16 @@ import assert from "node:assert/strict";
 import { createCamerasHandler } from "../functions/cameras.ts";
 import { createPageHandler } from "../functions/page.ts";
 import { createStreamHandler } from "../functions/stream.ts";
-import { createAlertEvent, createMotionDetectionEvent } from "../shared/events.ts";
 import { createLiveFeed } from "../shared/live/live_feed.ts";
 import { mountApi } from "./support/api.ts";
+import { alertEvent, motionEvent } from "./support/event_fixtures.ts";
 
 const ADMIN = "admin-key-0123456789abcdef";
 const CAMERA_KEY = "camera-key-0123456789abcdef";
 const keys = [ADMIN, { key: CAMERA_KEY, scopes: ["detect" as const], name: "cam" }];
 
-const motion = (camera: string) =>
-  createMotionDetectionEvent({
-    camera_id: camera,
-    frame_number: 1,
-    motion_score: 0.5,
-    detections: [],
-    frame_width: 64,
-    frame_height: 48,
-  });
-const alert = (camera: string) =>
-  createAlertEvent({
-    camera_id: camera,
-    frame_number: 1,
-    alert_type: "enter",
-    severity: "warning",
-    message: "person entered",
-    face_id: null,
-  });
+const motion = (camera: string) => motionEvent(camera);
+const alert = (camera: string) => alertEvent(camera);
 
 /** Reads SSE text until `until` matches or the stream ends. */
 async function readUntil(res: Response, until: RegExp): Promise<string> {

@@ -78,48 +78,11 @@ function selectFilter(frames: readonly number[]): string {
   return "select=" + frames.map((n) => `eq(n\\,${n})`).join("+");
 }
 
-/**
- * Frames `frames` (0-based indices) of vtest.avi as raw BGR24 buffers (768x576x3 each),
- * in ascending frame order. Cached per process.
- */
-export async function vtestFramesBgr(
+/** Frames `frames` of vtest.avi as raw `pixFmt` buffers of `bytesPerFrame`, cached per process. */
+async function vtestFramesRaw(
   frames: readonly number[],
-): Promise<Uint8Array<ArrayBuffer>[]> {
-  const key = "bgr:" + frames.join(",");
-  const hit = frameCache.get(key);
-  if (hit) return hit;
-  const video = await mediaPath("vtest.avi");
-  const bytes = await ffmpeg([
-    "-i",
-    video,
-    "-vf",
-    selectFilter(frames),
-    "-vsync",
-    "0",
-    "-frames:v",
-    String(frames.length),
-    "-f",
-    "rawvideo",
-    "-pix_fmt",
-    "bgr24",
-    "-",
-  ]);
-  const size = VTEST_WIDTH * VTEST_HEIGHT * 3;
-  if (bytes.length !== size * frames.length) {
-    throw new Error(`ffmpeg gave ${bytes.length} bytes for ${frames.length} frames of ${size}`);
-  }
-  const out = frames.map((_, i) => bytes.subarray(i * size, (i + 1) * size));
-  frameCache.set(key, out);
-  return out;
-}
-
-/**
- * Frames `frames` of vtest.avi as raw 4:2:0 buffers in ffmpeg's `pixFmt` (`yuv420p` or `nv12`,
- * 768x576, `768 * 576 * 3 / 2` bytes each), in ascending frame order. Cached per process.
- */
-export async function vtestFramesYuv420(
-  frames: readonly number[],
-  pixFmt: "yuv420p" | "nv12",
+  pixFmt: string,
+  bytesPerFrame: number,
 ): Promise<Uint8Array<ArrayBuffer>[]> {
   const key = `${pixFmt}:` + frames.join(",");
   const hit = frameCache.get(key);
@@ -140,13 +103,32 @@ export async function vtestFramesYuv420(
     pixFmt,
     "-",
   ]);
-  const size = VTEST_WIDTH * VTEST_HEIGHT * 3 / 2;
+  const size = bytesPerFrame;
   if (bytes.length !== size * frames.length) {
     throw new Error(`ffmpeg gave ${bytes.length} bytes for ${frames.length} frames of ${size}`);
   }
   const out = frames.map((_, i) => bytes.subarray(i * size, (i + 1) * size));
   frameCache.set(key, out);
   return out;
+}
+
+/**
+ * Frames `frames` (0-based indices) of vtest.avi as raw BGR24 buffers (768x576x3 each),
+ * in ascending frame order. Cached per process.
+ */
+export function vtestFramesBgr(frames: readonly number[]): Promise<Uint8Array<ArrayBuffer>[]> {
+  return vtestFramesRaw(frames, "bgr24", VTEST_WIDTH * VTEST_HEIGHT * 3);
+}
+
+/**
+ * Frames `frames` of vtest.avi as raw 4:2:0 buffers in ffmpeg's `pixFmt` (`yuv420p` or `nv12`,
+ * 768x576, `768 * 576 * 3 / 2` bytes each), in ascending frame order. Cached per process.
+ */
+export function vtestFramesYuv420(
+  frames: readonly number[],
+  pixFmt: "yuv420p" | "nv12",
+): Promise<Uint8Array<ArrayBuffer>[]> {
+  return vtestFramesRaw(frames, pixFmt, VTEST_WIDTH * VTEST_HEIGHT * 3 / 2);
 }
 
 /** Frames `frames` of vtest.avi as JPEG files' bytes (ffmpeg mjpeg, quality 3). Cached. */

@@ -2,7 +2,8 @@
  * Fidelity against the real reference: OpenCV (cv2.imdecode / cvtColor / resize) and Python
  * onnxruntime, on frames of vtest.avi (as ffmpeg JPEGs, raw bgr24, yuv420p and nv12) and the
  * group photo, at input sizes 320 and 640:
- * - the decoded frame equals OpenCV's byte for byte (JPEG decode, 4:2:0 -> BGR);
+ * - the decoded frame equals OpenCV's byte for byte (JPEG decode with its EXIF orientation,
+ *   4:2:0 -> BGR);
  * - the letterboxed uint8 image equals `cv2.resize` + pad byte for byte, and the float tensor
  *   equals numpy's float32 normalisation;
  * - detections are within 1 px and 0.005 score of Python onnxruntime on the same model.
@@ -10,6 +11,7 @@
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
+import sharp from "sharp";
 import { getModelManifest } from "../models/registry.ts";
 import { createDetector, type Detector } from "../shared/detector/detector.ts";
 import { createLetterboxer, letterboxImage } from "../shared/detector/letterbox.ts";
@@ -84,6 +86,20 @@ async function buildCases(dir: string): Promise<Case[]> {
     image: { name: "group-jpeg", file: group },
     decode: () => decodeImage(groupBytes),
   });
+  // Phone photos carry their rotation in EXIF; OpenCV's imdecode applies it (6: 90° clockwise,
+  // 3: 180°, 5: transposed), and so must the service.
+  for (const orientation of [3, 5, 6]) {
+    const bytes = new Uint8Array(
+      await sharp(groupBytes).jpeg({ quality: 90 }).withMetadata({ orientation }).toBuffer(),
+    );
+    const path = join(dir, `group-exif${orientation}.jpg`);
+    await Deno.writeFile(path, bytes);
+    cases.push({
+      set: "group-exif-jpeg",
+      image: { name: `group-exif${orientation}`, file: path },
+      decode: () => decodeImage(bytes),
+    });
+  }
   return cases;
 }
 

@@ -130,3 +130,28 @@ Deno.test("grey+alpha PNG expands to RGB dropping alpha", async () => {
   const f = await decodeImage(new Uint8Array(ga));
   assert.deepEqual([f.channels, f.layout, [...f.data]], [3, "rgb", [90, 90, 90, 200, 200, 200]]);
 });
+
+Deno.test("a JPEG's EXIF orientation is applied, as OpenCV's imdecode does: tag 6 turns it 90° clockwise", async () => {
+  const [w, h] = [24, 16];
+  const px = new Uint8Array(w * h * 3).map((_, i) => (i * 7) % 251);
+  const plain = await sharp(px, { raw: { width: w, height: h, channels: 3 } }).jpeg().toBuffer();
+  const tagged = new Uint8Array(await sharp(plain).withMetadata({ orientation: 6 }).toBuffer());
+  const stored = await sharp(tagged).raw().toBuffer({ resolveWithObject: true });
+  const [sw, sh] = [stored.info.width, stored.info.height];
+  assert.deepEqual([sw, sh], [w, h], "the stored pixels keep their landscape size");
+
+  const frame = await decodeImage(tagged);
+  assert.deepEqual([frame.width, frame.height], [sh, sw]);
+  // 90° clockwise: output row y, column x comes from stored row (sh - 1 - x), column y.
+  for (let y = 0; y < frame.height; y++) {
+    for (let x = 0; x < frame.width; x++) {
+      const from = ((sh - 1 - x) * sw + y) * 3;
+      const to = (y * frame.width + x) * 3;
+      assert.deepEqual(
+        [...frame.data.subarray(to, to + 3)],
+        [...stored.data.subarray(from, from + 3)],
+        `pixel (${x}, ${y})`,
+      );
+    }
+  }
+});

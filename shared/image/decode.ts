@@ -8,7 +8,9 @@
  * Frames are always decoded at full size and never resampled here: sharp's JPEG decode
  * (libjpeg-turbo, ISLOW IDCT, fancy upsampling) gives the same pixels as OpenCV's `imdecode`,
  * and all resizing is done afterwards by the OpenCV-exact `resize_linear.ts`. No sharp resize
- * or shrink-on-load may enter the detector's input path.
+ * or shrink-on-load may enter the detector's input path. The EXIF orientation is applied, as
+ * `imdecode` does: a phone photo tagged "rotate 90°" reaches the detector upright, and its
+ * flips and transpositions are lossless, so the pixels still equal OpenCV's.
  *
  * @module
  */
@@ -82,7 +84,8 @@ export async function decodeImage(
   const maxPixels = options.maxPixels ?? DEFAULT_MAX_PIXELS;
   checkDeclaredSize(bytes, maxPixels);
   try {
-    const image = sharp(bytes, { failOn: "truncated", limitInputPixels: maxPixels });
+    const image = sharp(bytes, { failOn: "truncated", limitInputPixels: maxPixels })
+      .autoOrient();
     // Plain raw output: colourspace/alpha conversions in libvips cost a whole extra pass even for
     // ordinary 3-channel JPEGs, so the rare grey/alpha images are expanded here instead.
     const { data, info } = await image.raw().toBuffer({ resolveWithObject: true });

@@ -115,6 +115,9 @@ Deno.test({
     const t = await startTestApp({
       FESS_REDIS__URL: redis.url,
       FESS_REDIS__COMMAND_TIMEOUT_MS: "120000",
+      // Generous for the answering case (a busy event loop must not time out a live Redis),
+      // still far below the command timeout for the frozen one.
+      FESS_CACHE__DETECTION_WRITE_WAIT_MS: "2000",
       FESS_FACES__ENABLED: "false",
       FESS_MOTION__ENABLED: "false",
       FESS_DETECTOR__BACKEND: "native",
@@ -135,8 +138,11 @@ Deno.test({
 
       redis.pause();
       let frozen;
+      let frozenMs;
       try {
+        const started = performance.now();
         frozen = await post(2);
+        frozenMs = performance.now() - started;
         // Still paused here: the frame came back while its write was pending, not failed.
         const text = await (await fetch(`${t.url}/metrics`)).text();
         assert.equal(sample(text, "fess_cache_write_failures_total", { reason: "error" }), null);
@@ -144,6 +150,7 @@ Deno.test({
         redis.resume();
       }
       assert.equal(frozen.cached, false);
+      assert.ok(frozenMs < 60_000, `the frame waited ${frozenMs} ms, not the command timeout`);
       assert.ok(frozen.detections.length >= 3, "the frame was fully processed");
 
       const client = new Redis(redis.url, { lazyConnect: true, maxRetriesPerRequest: 1 });

@@ -542,7 +542,8 @@ export async function startPrometheus(opts: StartPrometheusOptions): Promise<Pro
   const config = [
     "global:",
     `  scrape_interval: ${interval}s`,
-    `  scrape_timeout: ${Math.max(500, Math.round(interval * 800))}ms`,
+    // As long as Prometheus allows (the interval): a slow scrape on a busy box is not a miss.
+    `  scrape_timeout: ${Math.round(interval * 1000)}ms`,
     "scrape_configs:",
     "  - job_name: fess",
     `    metrics_path: ${JSON.stringify(opts.metricsPath ?? "/metrics")}`,

@@ -46,8 +46,10 @@ Deno.test({
       FESS_KAFKA__RETRIES: "1",
       FESS_HEALTH__CHECK_TIMEOUT_MS: "400",
       FESS_FACES__ENABLED: "false",
-      // A busy shared box must not turn the system check (and the status) degraded.
+      // A busy or full shared box must not turn the system check (and the status) degraded.
       FESS_HEALTH__CPU_THRESHOLD_PERCENT: "100",
+      FESS_HEALTH__MEMORY_THRESHOLD_PERCENT: "100",
+      FESS_HEALTH__DISK_THRESHOLD_PERCENT: "100",
     }, "error");
     const [a, b] = await vtestFramesJpeg([300, 330]);
     let frame = 0;

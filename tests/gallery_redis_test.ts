@@ -1,14 +1,15 @@
 /**
  * Face gallery against a real redis-server: 10,000 faces enrolled and matched (also by a second
  * instance that loads them from Redis), encrypted storage, sync between instances through
- * pub/sub, reload after a missed notice (connection killed), and behaviour across a server
- * restart (writes 503 while down, matching keeps working, writes resume after).
+ * pub/sub, reload after a missed notice (command connection killed, or the subscription down
+ * while a change was announced), and behaviour across a server restart (writes 503 while
+ * down, matching keeps working, writes resume after).
  */
 import assert from "node:assert/strict";
 import { Buffer } from "node:buffer";
 import { Redis } from "ioredis";
 import { encodeFloat32LE } from "../shared/cache/codec.ts";
-import { FACE_IDS_KEY, faceKey } from "../shared/cache/keys.ts";
+import { FACE_CHANGES_CHANNEL, FACE_IDS_KEY, faceKey } from "../shared/cache/keys.ts";
 import { createRedisCache } from "../shared/cache/redis_cache.ts";
 import { ServiceUnavailableError } from "../shared/errors.ts";
 import { createFaceGallery } from "../shared/faces/gallery.ts";
@@ -29,12 +30,30 @@ const near = (base: Float32Array, seed: number) => {
   return base.map((b, i) => b + 0.05 * n[i]!);
 };
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-async function until(what: string, cond: () => boolean, ms = 5000): Promise<void> {
+async function until(
+  what: string,
+  cond: () => boolean | Promise<boolean>,
+  ms = 5000,
+): Promise<void> {
   const end = Date.now() + ms;
-  while (!cond()) {
+  while (!(await cond())) {
     if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
     await sleep(10);
   }
+}
+
+/** The id of the connection named `name`, from `CLIENT LIST`. */
+async function clientId(raw: Redis, name: string): Promise<string> {
+  const clients = (await raw.client("LIST")) as string;
+  const line = clients.split("\n").find((l) => l.includes(` name=${name} `));
+  assert.ok(line, `connection ${name} is listed by name`);
+  return /id=(\d+)/.exec(line)![1]!;
+}
+
+/** How many connections are subscribed to the gallery's change notices. */
+async function changeSubscribers(raw: Redis): Promise<number> {
+  const reply = (await raw.pubsub("NUMSUB", FACE_CHANGES_CHANNEL)) as [string, number];
+  return Number(reply[1]);
 }
 
 Deno.test("redis gallery: 10,000 faces enrolled, reloaded by a second instance and matched", {
@@ -160,11 +179,7 @@ Deno.test("redis gallery: instances sync by pub/sub and reload after a missed no
     });
     await raw.sadd(FACE_IDS_KEY, "missed");
     assert.equal(a.get("missed"), null);
-    const clients = (await raw.client("LIST")) as string;
-    const line = clients.split("\n").find((l) => / name=fess-a /.test(l));
-    assert.ok(line, "A's connection is listed by name");
-    const id = /id=(\d+)/.exec(line)![1]!;
-    await raw.client("KILL", "ID", id);
+    await raw.client("KILL", "ID", await clientId(raw, "fess-a"));
     await until("a to reload after reconnect", () => a.get("missed") !== null);
     assert.equal(a.match(vec(2)).metadata?.authorized, true);
   } finally {
@@ -174,6 +189,53 @@ Deno.test("redis gallery: instances sync by pub/sub and reload after a missed no
     await server.close();
   }
 });
+
+Deno.test(
+  "redis gallery: a change announced while the subscription was down is loaded when it is back",
+  {
+    ...requireService("redis"),
+  },
+  async () => {
+    const server = await startRedis();
+    const raw = new Redis(server.url, { lazyConnect: true });
+    const cacheA = createRedisCache({ url: server.url, logger: silentLogger });
+    // B signs in as a user of its own, so that its subscriber can be kept out while A writes.
+    const cacheB = createRedisCache({
+      url: `redis://b:b-secret@${server.host}:${server.port}`,
+      connectionName: "fess-b",
+      logger: silentLogger,
+      maxReconnectDelayMs: 100,
+    });
+    const a = createFaceGallery({ cache: cacheA, logger: silentLogger });
+    const b = createFaceGallery({ cache: cacheB, logger: silentLogger });
+    try {
+      await raw.connect();
+      await raw.acl("SETUSER", "b", "on", ">b-secret", "~*", "&*", "+@all");
+      await Promise.all([cacheA.connect(), cacheB.connect()]);
+      await Promise.all([a.start(), b.start()]);
+      const statesOfB: string[] = [];
+      cacheB.onStateChange((s) => statesOfB.push(s));
+
+      // Connections already signed in stay; B's subscriber, cut, cannot come back until "on".
+      await raw.acl("SETUSER", "b", "off");
+      await raw.client("KILL", "ID", await clientId(raw, "fess-b-sub"));
+      await until("b's subscriber to be gone", async () => (await changeSubscribers(raw)) === 1);
+      await a.enrol({ faceId: "while-down", encoding: vec(4), metadata: { name: "W" } });
+      assert.equal(b.get("while-down"), null, "the notice went nowhere");
+
+      await raw.acl("SETUSER", "b", "on");
+      await until("b to load the change it missed", () => b.get("while-down") !== null, 10_000);
+      assert.equal(b.match(vec(4)).faceId, "while-down");
+      // B's command connection never dropped: the reload came from the resubscription.
+      assert.deepEqual(statesOfB, []);
+    } finally {
+      raw.disconnect();
+      await Promise.all([a.close(), b.close()]);
+      await Promise.all([cacheA.close(), cacheB.close()]);
+      await server.close();
+    }
+  },
+);
 
 Deno.test(
   "redis gallery: across a server restart writes 503, matching continues, then writes resume",
@@ -194,6 +256,7 @@ Deno.test(
     });
     const a = createFaceGallery({ cache: cacheA, logger: silentLogger });
     const b = createFaceGallery({ cache: cacheB, logger: silentLogger });
+    const raw = new Redis(server.url, { lazyConnect: true });
     try {
       await Promise.all([cacheA.connect(), cacheB.connect()]);
       await Promise.all([a.start(), b.start()]);
@@ -213,10 +276,15 @@ Deno.test(
       // The test server has no persistence, so Redis (the source of truth) came back empty and
       // the reload reflects that.
       assert.equal(a.get("before"), null);
+      // The subscriptions have connections of their own that may come back later; once both
+      // are live, the write below reaches B as a notice.
+      await raw.connect();
+      await until("both to resubscribe", async () => (await changeSubscribers(raw)) >= 2);
       await a.enrol({ faceId: "after", encoding: vec(3) });
       await until("b to see the write made after the restart", () => b.get("after") !== null);
       assert.equal(b.match(vec(3)).faceId, "after");
     } finally {
+      raw.disconnect();
       await Promise.all([a.close(), b.close()]);
       await Promise.all([cacheA.close(), cacheB.close()]);
       await server.close();

@@ -51,6 +51,15 @@ export interface DeleteHashOptions {
 /** Called with each message published on a subscribed channel. */
 export type MessageListener = (message: string) => void;
 
+/** Options of {@link CacheStore.subscribe}. */
+export interface SubscribeOptions {
+  /**
+   * Called each time the subscription is live again after its connection was lost. Messages
+   * published meanwhile were not delivered, so the subscriber should re-read what it follows.
+   */
+  readonly onResubscribe?: () => void;
+}
+
 /** The key-value operations FESS needs, over Redis or memory. */
 export interface CacheStore {
   /** Which implementation this is. */
@@ -109,7 +118,11 @@ export interface CacheStore {
    * Subscribes `listener` to `channel` (re-subscribed after reconnects). Resolves to an
    * unsubscribe function.
    */
-  subscribe(channel: string, listener: MessageListener): Promise<() => Promise<void>>;
+  subscribe(
+    channel: string,
+    listener: MessageListener,
+    options?: SubscribeOptions,
+  ): Promise<() => Promise<void>>;
   /** Calls `listener` on every state change; returns a function that removes it. */
   onStateChange(listener: (state: CacheState) => void): () => void;
   /** Closes connections; later calls fail with 503. */

@@ -8,6 +8,9 @@
  * false`) and are not retried after a drop, so a caller gets a prompt 503 instead of a hang;
  * meanwhile the client reconnects forever with capped exponential backoff, and
  * {@link CacheStore.onStateChange} lets owners (the face gallery) reload after a reconnect.
+ * The subscriber connection reconnects on its own; `onResubscribe` of
+ * {@link CacheStore.subscribe} says when its channels are live again, since messages
+ * published while it was down are never delivered.
  *
  * @module
  */
@@ -165,6 +168,7 @@ export function createRedisCache(options: RedisCacheOptions): CacheStore {
 
   let subscriber: Redis | undefined;
   const channelListeners = new Map<string, Set<MessageListener>>();
+  const resubscribeListeners = new Map<string, Set<() => void>>();
 
   const fail = (op: string, err: unknown): never => {
     if (err instanceof ServiceUnavailableError) throw err;
@@ -294,7 +298,7 @@ export function createRedisCache(options: RedisCacheOptions): CacheStore {
       run("PUBLISH", async () => {
         await redis.publish(prefix + channel, message);
       }),
-    subscribe: (channel, listener) =>
+    subscribe: (channel, listener, opts = {}) =>
       run("SUBSCRIBE", async () => {
         const full = prefix + channel;
         const sub = subscriber ??= openSubscriber();
@@ -304,10 +308,18 @@ export function createRedisCache(options: RedisCacheOptions): CacheStore {
           await sub.subscribe(full);
         }
         set.add(listener);
+        const { onResubscribe } = opts;
+        let resubscribers = resubscribeListeners.get(full);
+        if (onResubscribe) {
+          if (!resubscribers) resubscribeListeners.set(full, resubscribers = new Set());
+          resubscribers.add(onResubscribe);
+        }
         return async () => {
           set.delete(listener);
+          if (onResubscribe) resubscribers?.delete(onResubscribe);
           if (set.size === 0 && channelListeners.get(full) === set) {
             channelListeners.delete(full);
+            resubscribeListeners.delete(full);
             await sub.unsubscribe(full).catch(() => {});
           }
         };
@@ -345,6 +357,30 @@ export function createRedisCache(options: RedisCacheOptions): CacheStore {
       connectionName: `${base.connectionName}-sub`,
     });
     sub.on("error", () => {}); // reported once per outage by the command connection
+    let wasReady = false;
+    sub.on("ready", () => {
+      if (!wasReady) {
+        wasReady = true;
+        return;
+      }
+      // Messages published while this connection was down are lost. ioredis re-sends SUBSCRIBE
+      // on reconnect without telling when it took effect; the reply to this one, queued
+      // behind it, says the channels are live again, so listeners told now miss nothing after.
+      const channels = [...channelListeners.keys()];
+      if (channels.length === 0) return;
+      sub.subscribe(...channels).then(() => {
+        log.info("redis subscriber resubscribed", { target, channels: channels.length });
+        for (const channel of channels) {
+          for (const l of resubscribeListeners.get(channel) ?? []) {
+            try {
+              l();
+            } catch (err) {
+              log.error("resubscribe listener failed", { channel, error: err });
+            }
+          }
+        }
+      }, () => {}); // lost again: the next "ready" tries again
+    });
     sub.on("message", (channel: string, message: string) => {
       for (const l of channelListeners.get(channel) ?? []) {
         try {

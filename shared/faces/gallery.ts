@@ -6,8 +6,9 @@
  * that fails returns 503 and changes nothing), then its own index, then bumps `faces:version`
  * and announces the change on `faces:changes`. Other instances apply announced changes by
  * re-reading that face; after any reconnect (when announcements may have been missed) they
- * reload everything. Reads (get, list, match) are served from the index and keep working
- * while Redis is down.
+ * reload everything: when the cache connection is ready again, and when the subscription to
+ * `faces:changes` is live again (it has a connection of its own, which may come back later).
+ * Reads (get, list, match) are served from the index and keep working while Redis is down.
  *
  * Hit/miss accounting (`fess_face_cache_hits_total` / `..._misses_total`): a lookup by id that
  * finds the face, or a match above the threshold, is a hit; otherwise a miss.
@@ -284,6 +285,15 @@ export function createFaceGallery(options: FaceGalleryOptions): FaceGallery {
     return reloading;
   }
 
+  /** Reloads after announcements may have been missed. */
+  function reloadAfterGap(): void {
+    // A reload already running may have read the cache before the gap ended: run another.
+    const running = reloading;
+    (running ? running.catch(() => 0).then(reload) : reload()).catch((err) =>
+      log.error("gallery reload after reconnect failed", { error: err })
+    );
+  }
+
   /** Re-reads one face from the cache into the index (serialised per id). */
   function refresh(faceId: string): Promise<void> {
     touchedDuringReload?.add(faceId);
@@ -346,7 +356,12 @@ export function createFaceGallery(options: FaceGalleryOptions): FaceGallery {
       if (started) return;
       started = true;
       await getCipher();
-      const unsubscribe = await cache.subscribe(FACE_CHANGES_CHANNEL, onChange).catch((err) => {
+      const unsubscribe = await cache.subscribe(FACE_CHANGES_CHANNEL, onChange, {
+        // Before the cache connection is back, its own "ready" reloads, with this already live.
+        onResubscribe: () => {
+          if (cache.state === "ready") reloadAfterGap();
+        },
+      }).catch((err) => {
         log.warn("could not subscribe to gallery changes", { error: err });
         return null;
       });
@@ -354,9 +369,7 @@ export function createFaceGallery(options: FaceGalleryOptions): FaceGallery {
       cleanups.push(cache.onStateChange((state) => {
         if (state === "ready") {
           // Announcements may have been missed while disconnected.
-          reload().catch((err) =>
-            log.error("gallery reload after reconnect failed", { error: err })
-          );
+          reloadAfterGap();
         } else if (state === "reconnecting") {
           loaded = false;
         }

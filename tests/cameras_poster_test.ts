@@ -6,6 +6,8 @@ import type { CameraFrame } from "../cameras/frame.ts";
 import { createFramePoster } from "../cameras/frame_poster.ts";
 import { classifyResponse, type UploadOutcome } from "../cameras/frame_upload.ts";
 
+const BACKOFF_MS = 500;
+
 interface Pending {
   frame: CameraFrame;
   resolve: (o: UploadOutcome) => void;
@@ -19,7 +21,8 @@ function harness() {
   const poster = createFramePoster({
     upload: (frame) => new Promise((resolve) => calls.push({ frame, resolve })),
     stats,
-    backoff: createBackoff({ initialMs: 30, maxMs: 30, jitter: 0 }),
+    // Long enough that a stalled test process cannot see the pause end early.
+    backoff: createBackoff({ initialMs: BACKOFF_MS, maxMs: BACKOFF_MS, jitter: 0 }),
     onFatal: (o) => fatal.push(o),
   });
   const frame = (number: number): CameraFrame => ({
@@ -37,6 +40,15 @@ function harness() {
 
 const OK: UploadOutcome = { kind: "ok", status: 200, detectionRan: true, detections: 2 };
 const tick = () => new Promise((r) => setTimeout(r, 0));
+
+/** Waits until `done()` holds, failing after `ms`. */
+async function until(done: () => boolean, what: string, ms = 5_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!done()) {
+    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
 
 Deno.test("frames offered while one is in flight replace each other: the newest is sent next", async () => {
   const h = harness();
@@ -63,6 +75,7 @@ Deno.test("frames offered while one is in flight replace each other: the newest 
 Deno.test("after a retryable failure uploads pause for the backoff, then send the newest frame", async () => {
   const h = harness();
   h.poster.offer(h.frame(1));
+  const failedAt = Date.now();
   h.calls[0]!.resolve({ kind: "retry", status: null, reason: "server unreachable" });
   await tick();
   h.poster.offer(h.frame(2));
@@ -71,7 +84,9 @@ Deno.test("after a retryable failure uploads pause for the backoff, then send th
   assert.equal(h.calls.length, 1, "nothing is sent while backing off");
   assert.equal(h.stats.serverDown, true);
   assert.equal(h.stats.lastError, "server unreachable");
-  await new Promise((r) => setTimeout(r, 60));
+  await until(() => h.calls.length > 1, "the upload after the backoff");
+  const pausedMs = Date.now() - failedAt;
+  assert.ok(pausedMs >= BACKOFF_MS, `sent again after ${pausedMs} ms, before the backoff ended`);
   assert.equal(h.calls.length, 2);
   assert.equal(h.calls[1]!.frame.number, 3);
   h.calls[1]!.resolve(OK);

@@ -138,42 +138,96 @@ Deno.test("the port opens before the broker is reachable; readiness says not rea
   }
 });
 
+const enc = new TextEncoder();
+
+/** Status and body of an HTTP/1.1 response read off the wire. */
+interface WireResponse {
+  readonly status: number;
+  readonly body: string;
+}
+
+/** A raw POST whose body is sent in two halves; see {@link postInHalves}. */
+interface HalvedPost {
+  /** Resolves once the server has asked for the body and the first half is sent. */
+  readonly reading: Promise<void>;
+  readonly response: Promise<WireResponse>;
+}
+
+async function writeAll(conn: Deno.Conn, bytes: Uint8Array): Promise<void> {
+  let off = 0;
+  while (off < bytes.length) off += await conn.write(bytes.subarray(off));
+}
+
+/**
+ * POSTs `bytes` as JSON over raw HTTP/1.1 with `Expect: 100-continue`: the first half after
+ * the server's 100 Continue, the second half once `rest` resolves. The 100 shows that the
+ * server itself has taken the request in, which fetch cannot show.
+ */
+function postInHalves(url: string, bytes: Uint8Array, rest: Promise<void>): HalvedPost {
+  const { hostname, port, pathname } = new URL(url);
+  const reading = Promise.withResolvers<void>();
+  const response = (async (): Promise<WireResponse> => {
+    const conn = await Deno.connect({ hostname, port: Number(port) });
+    try {
+      const head = `POST ${pathname} HTTP/1.1\r\nhost: ${hostname}:${port}\r\n` +
+        `content-type: application/json\r\ncontent-length: ${bytes.length}\r\n` +
+        "expect: 100-continue\r\n\r\n";
+      await writeAll(conn, enc.encode(head));
+      const dec = new TextDecoder();
+      const buf = new Uint8Array(65536);
+      let text = "";
+      const more = async () => {
+        const n = await conn.read(buf);
+        if (n !== null) text += dec.decode(buf.subarray(0, n), { stream: true });
+        return n !== null;
+      };
+      while (!text.includes("\r\n\r\n")) {
+        if (!(await more())) throw new Error(`closed before 100 Continue: ${text}`);
+      }
+      if (!text.startsWith("HTTP/1.1 100 ")) throw new Error(`no 100 Continue: ${text}`);
+      text = text.slice(text.indexOf("\r\n\r\n") + 4);
+      const half = Math.floor(bytes.length / 2);
+      await writeAll(conn, bytes.subarray(0, half));
+      reading.resolve();
+      await rest;
+      await writeAll(conn, bytes.subarray(half));
+      // The server answers with `Connection: close` while draining, then exits.
+      while (await more());
+      const end = text.indexOf("\r\n\r\n");
+      if (end < 0) throw new Error(`closed without a full response: ${JSON.stringify(text)}`);
+      const [statusLine = "", ...headers] = text.slice(0, end).split("\r\n");
+      assert.ok(!headers.some((h) => /^transfer-encoding:/i.test(h)), `not sized: ${text}`);
+      return { status: Number(statusLine.split(" ")[1]), body: text.slice(end + 4) };
+    } finally {
+      conn.close();
+    }
+  })();
+  // Fails `reading` too, so a request that never gets in flight stops the wait for it; this
+  // also marks `response` handled until the test awaits it after the SIGTERM.
+  response.catch((err) => reading.reject(err));
+  return { reading: reading.promise, response };
+}
+
 Deno.test("SIGTERM with requests in flight: every request gets its full response, events are flushed", async () => {
   const s = await start();
   try {
     await waitReady(s.url);
     const n = 8;
-    let sentFirstChunk = 0;
     const events = Array.from({ length: n }, (_, i) => motionEvent("cam-drain", i));
-    const requests = events.map((e) => {
-      const bytes = new TextEncoder().encode(JSON.stringify(e));
-      const half = Math.floor(bytes.length / 2);
-      // The body arrives in two parts, 700 ms apart: the request is in flight at SIGTERM.
-      const body = new ReadableStream<Uint8Array>({
-        async start(c) {
-          c.enqueue(bytes.subarray(0, half));
-          sentFirstChunk++;
-          await new Promise((r) => setTimeout(r, 700));
-          c.enqueue(bytes.subarray(half));
-          c.close();
-        },
-      });
-      return fetch(`${s.url}/events`, {
-        method: "POST",
-        headers: { "content-type": "application/json" },
-        body,
-      });
-    });
-    while (sentFirstChunk < n) await new Promise((r) => setTimeout(r, 10));
-    await new Promise((r) => setTimeout(r, 150));
+    // The second halves go out well after the SIGTERM, so every request is mid-body then.
+    const killed = Promise.withResolvers<void>();
+    const posts = events.map((e) =>
+      postInHalves(`${s.url}/events`, enc.encode(JSON.stringify(e)), killed.promise)
+    );
+    await Promise.all(posts.map((p) => p.reading));
     s.child.kill("SIGTERM");
-    const responses = await Promise.all(requests);
+    setTimeout(killed.resolve, 500);
+    const responses = await Promise.all(posts.map((p) => p.response));
     const status = await s.child.status;
     await new Promise((r) => setTimeout(r, 50)); // the last log lines
     for (const res of responses) {
-      const text = await res.text();
-      assert.equal(res.status, 202, `${text}\n${s.logs.join("\n")}`);
-      assert.equal(JSON.parse(text).status, "accepted");
+      assert.equal(res.status, 202, `${res.body}\n${s.logs.join("\n")}`);
+      assert.equal(JSON.parse(res.body).status, "accepted");
     }
     assert.equal(status.code, 0, s.logs.join("\n"));
     const logged = await Deno.readTextFile(`${s.dir}/events.jsonl`);

@@ -2,14 +2,16 @@
  * Face alignment: the 5 detected landmarks are mapped onto the standard ArcFace 112x112
  * template by a similarity transform (rotation, uniform scale, translation) fitted by least
  * squares — Umeyama's closed form, which in 2-D without reflection reduces to two sums — and the
- * face is resampled bilinearly into an upright 112x112 RGB crop. Embedding models are trained on
- * crops made exactly this way; unaligned crops cost a lot of accuracy.
+ * face is resampled into an upright 112x112 RGB crop by the OpenCV-exact `warpAffine` port, as
+ * insightface's `norm_crop` makes it. Embedding models are trained on crops made exactly this
+ * way; unaligned crops cost a lot of accuracy.
  *
  * @module
  */
 import type { RawFrame } from "../image/raw_frame.ts";
+import { warpAffineLinear } from "../image/warp_affine_linear.ts";
 import type { Point } from "./face_types.ts";
-import { rgbOffsets, sampleBilinear3 } from "./pixels.ts";
+import { rgbOffsets } from "./pixels.ts";
 
 /** ArcFace reference landmarks for a 112x112 crop (eyes, nose, mouth corners). */
 export const ARCFACE_TEMPLATE_112: readonly Point[] = [
@@ -63,30 +65,27 @@ export function applySimilarity(t: SimilarityTransform, p: Point): Point {
 
 /**
  * Warps the face with these `landmarks` (frame pixels, detector order) to a `size`x`size` RGB
- * crop aligned to the ArcFace template (scaled for sizes other than 112).
+ * crop aligned to the ArcFace template (scaled for sizes other than 112): `cv2.warpAffine` with
+ * the fitted transform, black outside the frame.
  */
 export function alignFace(frame: RawFrame, landmarks: readonly Point[], size = 112): RawFrame {
   if (landmarks.length !== 5) throw new RangeError(`need 5 landmarks, got ${landmarks.length}`);
   const k = size / 112;
   const template = ARCFACE_TEMPLATE_112.map((p) => ({ x: p.x * k, y: p.y * k }));
   const t = estimateSimilarity(landmarks, template);
-  // Invert dst = R src + t: src = R^-1 (dst - t), R^-1 = [a b; -b a] / (a^2 + b^2).
-  const det = t.a * t.a + t.b * t.b;
-  const ia = t.a / det, ib = t.b / det;
-  const rgb = rgbOffsets(frame);
-  const px = new Float64Array(3);
-  const out = new Uint8Array(size * size * 3);
-  for (let v = 0; v < size; v++) {
-    for (let u = 0; u < size; u++) {
-      const du = u - t.tx, dv = v - t.ty;
-      const x = ia * du + ib * dv;
-      const y = -ib * du + ia * dv;
-      const o = (v * size + u) * 3;
-      sampleBilinear3(frame, x, y, rgb, px);
-      out[o] = Math.round(px[0]!);
-      out[o + 1] = Math.round(px[1]!);
-      out[o + 2] = Math.round(px[2]!);
-    }
+  const warped = warpAffineLinear(frame, [t.a, -t.b, t.tx, t.b, t.a, t.ty], size, size);
+  return warped.layout === "rgb" ? warped : toRgb(warped);
+}
+
+/** The same pixels as RGB (channels reordered, grey expanded, alpha dropped). */
+function toRgb(frame: RawFrame): RawFrame {
+  const [r, g, b] = rgbOffsets(frame);
+  const n = frame.width * frame.height;
+  const out = new Uint8Array(n * 3);
+  for (let i = 0, p = 0, o = 0; i < n; i++, p += frame.channels, o += 3) {
+    out[o] = frame.data[p + r]!;
+    out[o + 1] = frame.data[p + g]!;
+    out[o + 2] = frame.data[p + b]!;
   }
-  return { data: out, width: size, height: size, channels: 3, layout: "rgb" };
+  return { data: out, width: frame.width, height: frame.height, channels: 3, layout: "rgb" };
 }

@@ -1,7 +1,8 @@
 /**
  * The Python reference (OpenCV + onnxruntime) for fidelity tests: finds the interpreter
  * (`FESS_PYTHON`, else `bash scripts/python_env.sh`, which creates the pinned venv) and runs
- * `tests/support/opencv_reference.py` on it.
+ * the reference scripts of `tests/support/` on it (`opencv_reference.py` for the detector,
+ * `opencv_warp_reference.py` for face alignment).
  *
  * Outside CI a missing Python/OpenCV makes the fidelity tests ignored with one loud line naming
  * the setup command; with `CI=true` they are never ignored, so a missing reference fails them.
@@ -95,7 +96,7 @@ export interface ReferenceResult {
 }
 
 /** Runs `opencv_reference.py`; files land in `outDir` (see the script's docstring). */
-export async function runReference(
+export function runReference(
   python: string,
   request: {
     model: string;
@@ -108,20 +109,30 @@ export async function runReference(
     images: readonly ReferenceImage[];
   },
 ): Promise<Record<string, ReferenceResult>> {
+  return runReferenceScript(python, "opencv_reference.py", { ...request, out_dir: request.outDir });
+}
+
+/**
+ * Runs a reference script of `tests/support/` with `request` as JSON on stdin and returns its
+ * stdout parsed as JSON; a failing script throws with its stderr.
+ */
+export async function runReferenceScript<T>(
+  python: string,
+  script: string,
+  request: unknown,
+): Promise<T> {
   const child = new Deno.Command(python, {
-    args: [`${repoRoot()}tests/support/opencv_reference.py`],
+    args: [`${repoRoot()}tests/support/${script}`],
     stdin: "piped",
     stdout: "piped",
     stderr: "piped",
   }).spawn();
   const writer = child.stdin.getWriter();
-  await writer.write(
-    new TextEncoder().encode(JSON.stringify({ ...request, out_dir: request.outDir })),
-  );
+  await writer.write(new TextEncoder().encode(JSON.stringify(request)));
   await writer.close();
   const out = await child.output();
   if (!out.success) {
-    throw new Error(`opencv_reference.py failed: ${new TextDecoder().decode(out.stderr)}`);
+    throw new Error(`${script} failed: ${new TextDecoder().decode(out.stderr)}`);
   }
   return JSON.parse(new TextDecoder().decode(out.stdout));
 }

@@ -36,7 +36,7 @@ import { createApi, openApiDocument } from "./functions/api.ts";
 import { createCamerasHandler } from "./functions/cameras.ts";
 import { createDetectHandler } from "./functions/detect.ts";
 import { createDocsHandler } from "./functions/docs.ts";
-import { createEventsHandler } from "./functions/events.ts";
+import { createEventsHandler, EVENTS_BODY_LIMIT_BYTES } from "./functions/events.ts";
 import { createFacesHandler } from "./functions/faces.ts";
 import { createHealthHandler } from "./functions/health.ts";
 import { createMetricsHandler } from "./functions/metrics.ts";
@@ -209,7 +209,16 @@ export async function createApp(deps: AppDeps): Promise<App> {
       bodyLimitBytes: limit,
     }),
   );
-  api.route("/", createEventsHandler({ publisher, logger, bodyLimitBytes: limit }));
+  // Events are small: /events keeps its own 1 MiB limit, not the frame-sized server limit.
+  api.route(
+    "/",
+    createEventsHandler({
+      publisher,
+      logger,
+      bodyLimitBytes: Math.min(limit, EVENTS_BODY_LIMIT_BYTES),
+      timestampSkewSeconds: server.timestamp_skew_seconds,
+    }),
+  );
   api.route("/", createSnapshotsHandler({ store: snapshots }));
   api.route(
     "/",

@@ -6,18 +6,25 @@
  * - `?wait=true`: waits for the outcome: 200 `{..., status: "delivered", partition, offset}`,
  *   202 `{..., status: "dead_lettered", reason}` when the broker refused it for good, or
  *   202 `{..., status: "pending"}` when it is still waiting (broker down) after the timeout.
- * - 422 with zod issues for an invalid event, 413 when the event exceeds
- *   `kafka.max_event_bytes` (with its size and the limit), 429 when the log is full, 415 for
- *   a non-JSON body, 503 when the log cannot be written or on shutdown.
+ * - 422 with zod issues for an invalid event (unknown fields included, and a `timestamp` or
+ *   `captured_at` further than `server.timestamp_skew_seconds` from now, as `/detect` refuses
+ *   frame times), 413 for a body over {@link EVENTS_BODY_LIMIT_BYTES} or an event over
+ *   `kafka.max_event_bytes` (with its size and the limit), 429 when the log is full, 415 for a
+ *   non-JSON body, 503 when the log cannot be written or on shutdown.
  *
  * The publisher is the one validator of events; the route documents the same zod schemas as
- * JSON Schema so the body is not validated twice.
+ * JSON Schema so the body is not validated twice (only a refused body is checked here again,
+ * to list every problem at once).
  *
  * @module
  */
 import { createRoute, type OpenAPIHono, z } from "@hono/zod-openapi";
-import { UnsupportedMediaTypeError } from "../shared/errors.ts";
-import { FessEventSchema } from "../shared/events.ts";
+import {
+  PayloadTooLargeError,
+  UnsupportedMediaTypeError,
+  ValidationError,
+} from "../shared/errors.ts";
+import { checkEvent, type EventIssue, FessEventSchema } from "../shared/events.ts";
 import type { DeliveryResult, Publisher } from "../shared/events/publisher.ts";
 import { mediaType, readJson } from "../shared/http.ts";
 import type { Logger } from "../shared/logger.ts";
@@ -27,13 +34,43 @@ import { createRoutes, errorResponses, type FessEnv, scoped } from "./openapi.ts
 export interface EventsHandlerDeps {
   readonly publisher: Publisher;
   readonly logger: Logger;
-  /** Largest accepted body. Default 1 MiB (events are small). */
+  /** Largest accepted body. Default {@link EVENTS_BODY_LIMIT_BYTES}. */
   readonly bodyLimitBytes?: number;
+  /**
+   * Largest distance of an event's `timestamp` / `captured_at` from now, in seconds
+   * (`server.timestamp_skew_seconds`, as for `/detect`). Default 86400.
+   */
+  readonly timestampSkewSeconds?: number;
   /** Longest `?wait=true` waits before answering 202 `pending`. Default 30000 ms. */
   readonly waitTimeoutMs?: number;
 }
 
+/** Largest `POST /events` body by default: events are small (`kafka.max_event_bytes` 900 000). */
+export const EVENTS_BODY_LIMIT_BYTES = 1_048_576;
+
 const JSON_TYPES = ["application/json"];
+
+/** The fields holding an event's own time. */
+const TIME_FIELDS = ["timestamp", "captured_at"] as const;
+
+/** The time fields of `body` further than `skewSeconds` from `nowMs`, as issues. */
+function timeIssues(body: unknown, nowMs: number, skewSeconds: number): EventIssue[] {
+  if (typeof body !== "object" || body === null) return [];
+  const issues: EventIssue[] = [];
+  for (const field of TIME_FIELDS) {
+    const value = Object.hasOwn(body, field) ? (body as Record<string, unknown>)[field] : null;
+    if (typeof value !== "string") continue;
+    const ms = Date.parse(value);
+    // Malformed times are the schema's to name.
+    if (!Number.isFinite(ms) || Math.abs(ms - nowMs) <= skewSeconds * 1000) continue;
+    issues.push({
+      path: field,
+      message: `${field} ${JSON.stringify(value.slice(0, 64))} is not within ${skewSeconds} s ` +
+        `of now (${new Date(nowMs).toISOString()}; server.timestamp_skew_seconds)`,
+    });
+  }
+  return issues;
+}
 
 const WaitSchema = z.enum(["true", "false", "1", "0", ""]).optional().openapi({
   description: "Wait for the delivery outcome (up to 30 s)",
@@ -84,7 +121,8 @@ function publishRoute() {
 
 /** Creates the events routes. */
 export function createEventsHandler(deps: EventsHandlerDeps): OpenAPIHono<FessEnv> {
-  const limit = deps.bodyLimitBytes ?? 1_048_576;
+  const limit = deps.bodyLimitBytes ?? EVENTS_BODY_LIMIT_BYTES;
+  const skewSeconds = deps.timestampSkewSeconds ?? 86_400;
   const waitTimeoutMs = deps.waitTimeoutMs ?? 30_000;
   const logger = deps.logger.child({ component: "events_handler" });
 
@@ -93,8 +131,20 @@ export function createEventsHandler(deps: EventsHandlerDeps): OpenAPIHono<FessEn
     if (type !== "application/json") throw new UnsupportedMediaTypeError(type, JSON_TYPES);
     const wait = ["true", "1"].includes(c.req.valid("query").wait ?? "");
 
+    // A declared size over this route's limit is refused before anything is read.
+    if (Number(c.req.header("content-length") ?? 0) > limit) throw new PayloadTooLargeError(limit);
     // The publisher validates against the event schemas itself (422 listing every issue).
     const body = await readJson(c.req.raw, z.unknown(), limit);
+    const late = timeIssues(body, Date.now(), skewSeconds);
+    if (late.length > 0) {
+      const checked = checkEvent(body);
+      const others = checked.ok
+        ? []
+        : checked.issues.filter((i) => !late.some((l) => l.path === i.path));
+      throw new ValidationError("event failed validation", {
+        detail: { issues: [...late, ...others] },
+      });
+    }
     const receipt = await deps.publisher.publish(body); // throws 422 / 413 / 429 / 503
     const accepted = {
       event_id: receipt.event_id,

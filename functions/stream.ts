@@ -7,10 +7,16 @@
  * keep the connection. A subscriber that reads too slowly loses the oldest events, never
  * memory: it gets a `dropped` message with the count. The stream ends when the client goes.
  *
+ * A subscription is a bounded slot (`LiveFeed` `maxSubscribers`), so only a body that is
+ * streamed holds one: `HEAD` answers the headers without subscribing (Hono runs this GET
+ * handler for it and drops the body unread and uncancelled), and the slot is released when the
+ * body is cancelled (the client went, before or after the first read) or the feed closes it.
+ *
  * @module
  */
 import { createRoute, type OpenAPIHono, z } from "@hono/zod-openapi";
 import { TooManyRequestsError } from "../shared/errors.ts";
+import { CameraIdSchema } from "../shared/camera_id.ts";
 import { EVENT_TYPES, EventTypeSchema } from "../shared/events.ts";
 import type { LiveFeed } from "../shared/live/live_feed.ts";
 import { createRoutes, errorResponses, type FessEnv, scoped } from "./openapi.ts";
@@ -22,14 +28,30 @@ export interface StreamHandlerDeps {
   readonly heartbeatMs?: number;
 }
 
-const listOf = <T extends z.ZodType>(item: T) =>
+/**
+ * A comma-separated list of `item`s; absent means no filter. Every entry must be valid and
+ * non-empty, so `camera_id=,,` or a typo never silently widens to "everything".
+ */
+const listOf = <T extends z.ZodType>(name: string, item: T) =>
   z.string().optional().transform((s, ctx) => {
-    const parts = (s ?? "").split(",").map((p) => p.trim()).filter((p) => p !== "");
+    if (s === undefined) return [];
     const out: z.infer<T>[] = [];
-    for (const p of parts) {
+    for (const raw of s.split(",")) {
+      const p = raw.trim();
+      const shown = JSON.stringify(p.length > 64 ? `${p.slice(0, 64)}…` : p);
+      if (p === "") {
+        ctx.addIssue({
+          code: "custom",
+          message: `${name} has an empty entry; leave ${name} out for no filter`,
+        });
+        return z.NEVER;
+      }
       const r = item.safeParse(p);
       if (!r.success) {
-        ctx.addIssue({ code: "custom", message: `${JSON.stringify(p)} is not allowed` });
+        ctx.addIssue({
+          code: "custom",
+          message: `${name} ${shown} is not allowed: ${r.error.issues[0]?.message ?? "invalid"}`,
+        });
         return z.NEVER;
       }
       out.push(r.data as z.infer<T>);
@@ -45,11 +67,11 @@ const streamRoute = createRoute({
   ...scoped("events"),
   request: {
     query: z.object({
-      camera_id: listOf(z.string().min(1).max(64)).openapi({
+      camera_id: listOf("camera_id", CameraIdSchema).openapi({
         description: "Only these cameras (comma-separated)",
         example: "cam-1,cam-2",
       }),
-      type: listOf(EventTypeSchema).openapi({
+      type: listOf("type", EventTypeSchema).openapi({
         description: `Only these event types (comma-separated): ${EVENT_TYPES.join(", ")}`,
         example: "alert",
       }),
@@ -66,21 +88,35 @@ const streamRoute = createRoute({
 
 const encoder = new TextEncoder();
 
+const SSE_HEADERS = {
+  "content-type": "text/event-stream; charset=utf-8",
+  "cache-control": "no-store",
+  "x-accel-buffering": "no",
+};
+
 /** Creates the stream route. */
 export function createStreamHandler(deps: StreamHandlerDeps): OpenAPIHono<FessEnv> {
   const heartbeatMs = deps.heartbeatMs ?? 15_000;
   return createRoutes().openapi(streamRoute, (c) => {
     const { camera_id, type } = c.req.valid("query");
+    // HEAD never reads the body: it gets the headers and holds no slot.
+    if (c.req.method === "HEAD") return c.body(null, 200, SSE_HEADERS);
     const sub = deps.feed.subscribe({ cameraIds: camera_id, types: type });
     if (!sub) {
       throw new TooManyRequestsError("too many live event subscribers; retry later", {
         retryAfterSeconds: 5,
       });
     }
-    // A client that goes away cancels the body stream (`cancel` below), which ends the
-    // subscription; the request's own abort signal is not used for that.
+    // Deno.serve cancels the body of a client that goes, also one gone before the first read
+    // or before this handler returned, so `cancel` is the release. The request's signal is
+    // not used: Deno 2 also aborts it when a response completes (and then warns if it was read).
     const abort = new AbortController();
+    const release = () => abort.abort();
     let heartbeat: ReturnType<typeof setInterval> | undefined;
+    abort.signal.addEventListener("abort", () => {
+      clearInterval(heartbeat);
+      sub.close();
+    }, { once: true });
     const body = new ReadableStream<Uint8Array>({
       start(controller) {
         controller.enqueue(encoder.encode(": connected\n\n"));
@@ -88,13 +124,14 @@ export function createStreamHandler(deps: StreamHandlerDeps): OpenAPIHono<FessEn
           try {
             controller.enqueue(encoder.encode(": ping\n\n"));
           } catch {
-            abort.abort();
+            release();
           }
         }, heartbeatMs);
       },
       async pull(controller) {
         const next = await sub.next(abort.signal);
         if (next === null) {
+          release();
           controller.close();
           return;
         }
@@ -107,17 +144,9 @@ export function createStreamHandler(deps: StreamHandlerDeps): OpenAPIHono<FessEn
         controller.enqueue(encoder.encode(text));
       },
       cancel() {
-        abort.abort();
+        release();
       },
     });
-    abort.signal.addEventListener("abort", () => {
-      clearInterval(heartbeat);
-      sub.close();
-    }, { once: true });
-    return c.body(body, 200, {
-      "content-type": "text/event-stream; charset=utf-8",
-      "cache-control": "no-store",
-      "x-accel-buffering": "no",
-    });
+    return c.body(body, 200, SSE_HEADERS);
   });
 }

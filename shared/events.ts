@@ -5,6 +5,9 @@
  * (an offset-less "naive" time is rejected: it is ambiguous across cameras in other zones),
  * the `camera_id` that keys its Kafka partition, and the `frame_number` it came from.
  *
+ * The objects are strict: a field the schema does not name is refused (422 naming it) rather
+ * than dropped, so what is accepted is exactly what every consumer and the live page receive.
+ *
  * @module
  */
 import { z } from "zod";
@@ -31,7 +34,16 @@ export const EVENT_LIMITS = Object.freeze({
   name: 256,
   /** Characters of an alert message. */
   message: 1_024,
+  /** Characters of an alert's snapshot URL. */
+  snapshotUrl: 2_048,
 });
+
+/** Earliest accepted event time: epoch milliseconds below zero break many consumers. */
+export const EARLIEST_TIMESTAMP = "1970-01-01T00:00:00Z";
+/** Accepted event times are before this (a far-future value is a bug, not a capture time). */
+export const LATEST_TIMESTAMP = "2100-01-01T00:00:00Z";
+const EARLIEST_MS = Date.parse(EARLIEST_TIMESTAMP);
+const LATEST_MS = Date.parse(LATEST_TIMESTAMP);
 
 /** Every event type FESS publishes. */
 export const EVENT_TYPES = [
@@ -46,14 +58,23 @@ export const EventTypeSchema = z.enum(EVENT_TYPES);
 /** An event type. */
 export type EventType = z.infer<typeof EventTypeSchema>;
 
-/** UTC ISO-8601 timestamp with an explicit `Z` or offset; naive times are rejected. */
+/**
+ * ISO-8601 timestamp with an explicit `Z` or offset (naive times are rejected), from
+ * {@link EARLIEST_TIMESTAMP} up to {@link LATEST_TIMESTAMP}. `POST /events` further requires an
+ * event's own time to be within `server.timestamp_skew_seconds` of now, like `/detect`.
+ */
 export const TimestampSchema = z.iso.datetime({
   offset: true,
   message: "timestamp must be ISO-8601 with Z or an offset",
-});
+  // A malformed time gets this one issue, not a range issue as well.
+  abort: true,
+}).refine((s) => {
+  const ms = Date.parse(s);
+  return ms >= EARLIEST_MS && ms < LATEST_MS;
+}, { message: `timestamp must be from ${EARLIEST_TIMESTAMP} and before ${LATEST_TIMESTAMP}` });
 
 /** Axis-aligned box in frame pixels, `x1 <= x2`, `y1 <= y2`. */
-export const BoundingBoxSchema = z.object({
+export const BoundingBoxSchema = z.strictObject({
   x1: z.number().finite(),
   y1: z.number().finite(),
   x2: z.number().finite(),
@@ -63,7 +84,7 @@ export const BoundingBoxSchema = z.object({
 export type BoundingBox = z.infer<typeof BoundingBoxSchema>;
 
 /** One detected object. */
-export const DetectionSchema = z.object({
+export const DetectionSchema = z.strictObject({
   class_id: z.number().int().nonnegative(),
   class_name: z.string().min(1).max(EVENT_LIMITS.className),
   score: z.number().min(0).max(1),
@@ -75,7 +96,7 @@ export const DetectionSchema = z.object({
 export type Detection = z.infer<typeof DetectionSchema>;
 
 /** A facial landmark point in frame pixels. */
-export const PointSchema = z.object({ x: z.number().finite(), y: z.number().finite() });
+export const PointSchema = z.strictObject({ x: z.number().finite(), y: z.number().finite() });
 
 const base = {
   schema_version: z.literal(SCHEMA_VERSION),
@@ -89,9 +110,9 @@ const base = {
 export const TRACK_PHASES = ["new", "update", "lost", "end"] as const;
 
 /** One confirmed track's state after a frame (lifecycle in events). */
-export const TrackLifecycleSchema = z.object({
+export const TrackLifecycleSchema = z.strictObject({
   track_id: z.number().int().positive(),
-  class_name: z.string().min(1),
+  class_name: z.string().min(1).max(EVENT_LIMITS.className),
   phase: z.enum(TRACK_PHASES),
   /** Matched box (`new`, `update`), else the predicted one. */
   bbox: BoundingBoxSchema,
@@ -107,7 +128,7 @@ export const TrackLifecycleSchema = z.object({
 export type TrackLifecycle = z.infer<typeof TrackLifecycleSchema>;
 
 /** Motion was seen on a camera and the detector ran on the frame. */
-export const MotionDetectionEventSchema = z.object({
+export const MotionDetectionEventSchema = z.strictObject({
   ...base,
   event_type: z.literal("motion_detection"),
   motion_score: z.number().min(0).max(1),
@@ -122,7 +143,7 @@ export const MotionDetectionEventSchema = z.object({
 export type MotionDetectionEvent = z.infer<typeof MotionDetectionEventSchema>;
 
 /** A face was found and matched (or not) against the gallery. */
-export const FaceRecognitionEventSchema = z.object({
+export const FaceRecognitionEventSchema = z.strictObject({
   ...base,
   event_type: z.literal("face_recognition"),
   bbox: BoundingBoxSchema,
@@ -142,7 +163,7 @@ export type FaceRecognitionEvent = z.infer<typeof FaceRecognitionEventSchema>;
 export const SEVERITIES = ["info", "warning", "critical"] as const;
 
 /** Something an operator should look at (e.g. an unauthorised face). */
-export const AlertEventSchema = z.object({
+export const AlertEventSchema = z.strictObject({
   ...base,
   event_type: z.literal("alert"),
   alert_type: z.string().min(1).max(64),
@@ -157,7 +178,7 @@ export const AlertEventSchema = z.object({
   /** Zone of the rule; null: the whole frame. */
   zone: z.string().min(1).max(64).nullable().optional(),
   /** Class of the tracked object. */
-  object_class: z.string().min(1).optional(),
+  object_class: z.string().min(1).max(EVENT_LIMITS.className).optional(),
   /** Detection score of the object in the frame that fired. */
   score: z.number().min(0).max(1).optional(),
   /** The object's box in that frame. */
@@ -166,11 +187,56 @@ export const AlertEventSchema = z.object({
   dwell_seconds: z.number().nonnegative().optional(),
   /** Capture time of the frame that fired (the alert latency starts here). */
   captured_at: TimestampSchema.optional(),
-  /** Where the alert's JPEG snapshot is served (GET, API key), until it expires. */
-  snapshot_url: z.string().min(1).max(2048).nullable().optional(),
+  /**
+   * Where the alert's JPEG snapshot is served (GET, API key), until it expires: FESS's own
+   * `/snapshots/{event_id}` route, as a path or under `snapshots.base_url`
+   * ({@link snapshotUrlProblem}).
+   */
+  snapshot_url: z.string().min(1).max(EVENT_LIMITS.snapshotUrl).nullable().optional(),
+}).superRefine((e, ctx) => {
+  if (typeof e.snapshot_url !== "string" || typeof e.event_id !== "string") return;
+  const problem = snapshotUrlProblem(e.snapshot_url, e.event_id);
+  if (problem) ctx.addIssue({ code: "custom", path: ["snapshot_url"], message: problem });
 });
 /** An alert event. */
 export type AlertEvent = z.infer<typeof AlertEventSchema>;
+
+const UUID = "[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}";
+// An optional path prefix (a base_url's own path) of plain segments, then the snapshot route.
+// No empty, dot-led or backslash segments: `//host` and `/\host` are other hosts to a browser.
+const SNAPSHOT_PATH = new RegExp(`^(?:/[A-Za-z0-9_~-][A-Za-z0-9._~-]*)*/snapshots/(${UUID})$`);
+
+/**
+ * Why `url` is not a snapshot URL FESS could have built for event `eventId` (null when it is).
+ * FESS serves a snapshot at `/snapshots/{event_id}`, given as that path or prefixed by
+ * `snapshots.base_url`; so `snapshot_url` is a path of that form, or an http(s) URL without
+ * credentials, query or fragment whose path ends so, naming the event's own id. Clients send
+ * their API key with it, so anything else (`javascript:`, another route) is refused; which
+ * hosts are FESS is the reader's check (the live page fetches same-origin URLs only).
+ */
+export function snapshotUrlProblem(url: string, eventId: string): string | null {
+  const shape = "snapshot_url must be /snapshots/{event_id} or an http(s) URL ending in it";
+  let path = url;
+  if (!url.startsWith("/")) {
+    if (!/^https?:\/\/[^\s\\?#]+$/i.test(url)) return shape;
+    let parsed: URL;
+    try {
+      parsed = new URL(url);
+    } catch {
+      return shape;
+    }
+    if (parsed.username !== "" || parsed.password !== "") {
+      return "snapshot_url must not carry credentials";
+    }
+    path = parsed.pathname;
+  }
+  const id = SNAPSHOT_PATH.exec(path)?.[1];
+  if (id === undefined) return shape;
+  if (id.toLowerCase() !== eventId.toLowerCase()) {
+    return "snapshot_url must name the alert's own event_id";
+  }
+  return null;
+}
 
 function jsonBytes(value: unknown): number {
   try {
@@ -181,7 +247,7 @@ function jsonBytes(value: unknown): number {
 }
 
 /** Periodic or on-change status of one component (detector, publisher...). */
-export const SystemStatusEventSchema = z.object({
+export const SystemStatusEventSchema = z.strictObject({
   ...base,
   event_type: z.literal("system_status"),
   component: z.string().min(1).max(64),
@@ -252,6 +318,31 @@ export function createSystemStatusEvent(
   input: Omit<EventInput<SystemStatusEvent>, "detail"> & { detail?: Record<string, unknown> },
 ): SystemStatusEvent {
   return SystemStatusEventSchema.parse(fill("system_status", input));
+}
+
+/** One problem of an invalid event: dotted path (`(root)` for the object) and message. */
+export interface EventIssue {
+  readonly path: string;
+  readonly message: string;
+}
+
+/** Longest path or message of an {@link EventIssue}: unknown keys are the caller's text. */
+const ISSUE_CHARS = 300;
+
+/** Validates an event against {@link FessEventSchema}, listing every problem when invalid. */
+export function checkEvent(
+  value: unknown,
+): { ok: true; event: FessEvent } | { ok: false; issues: EventIssue[] } {
+  const parsed = FessEventSchema.safeParse(value);
+  if (parsed.success) return { ok: true, event: parsed.data };
+  const cut = (s: string) => s.length > ISSUE_CHARS ? `${s.slice(0, ISSUE_CHARS)}…` : s;
+  return {
+    ok: false,
+    issues: parsed.error.issues.map((i) => ({
+      path: cut(i.path.map(String).join(".") || "(root)"),
+      message: cut(i.message),
+    })),
+  };
 }
 
 /** Parses an event from its JSON text (as consumed from Kafka), validating it. */

@@ -129,3 +129,22 @@ Deno.test("the live publisher offers only events its publisher accepted", async 
   assert.equal(live.state, "connected");
   sub.close();
 });
+
+Deno.test("the live publisher offers the event as its publisher parsed it, never the caller's input", async () => {
+  const feed = createLiveFeed();
+  const sub = feed.subscribe({})!;
+  const live = withLiveFeed(recordingPublisher(), feed);
+  const { detections: _, ...input } = alert("cam-a") as Record<string, unknown>;
+  const receipt = await live.publish(input);
+  await assert.rejects(() => live.publish({ ...input, pad: "x" }), /Unrecognized key/);
+  const got = await sub.next();
+  assert.equal(got?.events.length, 1);
+  assert.equal(
+    got?.events[0],
+    receipt.event,
+    "the receipt's parsed event, not a copy of the input",
+  );
+  assert.notEqual(got?.events[0], input);
+  assert.deepEqual(got?.events[0], { ...input, detections: [] });
+  sub.close();
+});

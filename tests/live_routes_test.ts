@@ -75,6 +75,104 @@ Deno.test("the event stream needs the events scope and refuses an unknown type",
   assert.equal(feed.subscribers, 0);
 });
 
+Deno.test("HEAD on the event stream answers its headers without holding a subscriber slot", async () => {
+  const feed = createLiveFeed({ maxSubscribers: 4 });
+  const api = mountApi({ keys }, createStreamHandler({ feed, heartbeatMs: 50 }));
+  const request = (method: string) =>
+    new Request("http://fess/events/stream?type=alert", {
+      method,
+      headers: { "x-api-key": ADMIN },
+    });
+  for (let i = 0; i < 10; i++) {
+    const head = await api(request("HEAD"));
+    assert.equal(head.status, 200);
+    assert.match(head.headers.get("content-type")!, /^text\/event-stream/);
+    assert.equal(head.body, null);
+  }
+  assert.equal(feed.subscribers, 0, "HEAD subscribes to nothing");
+  const res = await api(request("GET"));
+  assert.equal(res.status, 200, "a GET after many HEADs still gets a slot");
+  const wanted = alert("cam-a");
+  setTimeout(() => feed.offer(wanted), 20);
+  const text = await readUntil(res, /event: alert/);
+  assert.match(text, new RegExp(`id: ${wanted.event_id}`));
+  await new Promise((r) => setTimeout(r, 20));
+  assert.equal(feed.subscribers, 0);
+});
+
+Deno.test("clients that go before reading the served stream release their slots and heartbeats", async () => {
+  const feed = createLiveFeed({ maxSubscribers: 3 });
+  // No heartbeat within the test: a failed heartbeat write would release a slot as well.
+  const api = mountApi({ keys }, createStreamHandler({ feed, heartbeatMs: 600_000 }));
+  const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} }, api);
+  const waitFor = async (what: string, done: () => boolean) => {
+    for (let i = 0; i < 500 && !done(); i++) await new Promise((r) => setTimeout(r, 10));
+    assert.ok(done(), what);
+  };
+  try {
+    // Raw connections that send a request and close without reading a byte of the answer.
+    for (let round = 0; round < 3; round++) {
+      const conns = [];
+      for (let i = 0; i < 3; i++) {
+        const conn = await Deno.connect({ hostname: "127.0.0.1", port: server.addr.port });
+        await conn.write(
+          new TextEncoder().encode(
+            `GET /events/stream HTTP/1.1\r\nhost: fess\r\nx-api-key: ${ADMIN}\r\n\r\n`,
+          ),
+        );
+        conns.push(conn);
+      }
+      await waitFor("every request reached the handler", () => feed.subscribers === 3);
+      for (const conn of conns) conn.close();
+      await waitFor("gone clients unsubscribe", () => feed.subscribers === 0);
+    }
+    const res = await fetch(`http://127.0.0.1:${server.addr.port}/events/stream`, {
+      headers: { "x-api-key": ADMIN },
+    });
+    assert.equal(res.status, 200, "slots are free again");
+    await res.body?.cancel();
+    await waitFor("a cancelled fetch unsubscribes", () => feed.subscribers === 0);
+  } finally {
+    await server.shutdown();
+  }
+  // Deno's sanitizer fails this test if a heartbeat interval is left running.
+});
+
+Deno.test("the event stream refuses invalid or empty camera filters with 400 and a reason", async () => {
+  const feed = createLiveFeed();
+  const api = mountApi({ keys }, createStreamHandler({ feed }));
+  const cases: [string, RegExp][] = [
+    ["camera_id=../x", /camera_id "\.\.\/x" is not allowed: camera_id must be 1-64/],
+    ["camera_id=%00", /camera_id "\\u0000" is not allowed/],
+    ["camera_id=caf%C3%A9", /camera_id "café" is not allowed/],
+    ["camera_id=cam-a,cam%20b", /camera_id "cam b" is not allowed/],
+    ["camera_id=" + "a".repeat(65), /is not allowed/],
+    ["camera_id=,,,,", /camera_id has an empty entry/],
+    ["camera_id=cam-a,", /camera_id has an empty entry/],
+    ["camera_id=", /camera_id has an empty entry/],
+    ["type=alert,,", /type has an empty entry/],
+  ];
+  for (const [query, reason] of cases) {
+    const res = await api(
+      new Request(`http://fess/events/stream?${query}`, { headers: { "x-api-key": ADMIN } }),
+    );
+    assert.equal(res.status, 400, query);
+    const body = await res.json();
+    assert.equal(body.code, "bad_request", query);
+    assert.match(body.error, reason, query);
+  }
+  assert.equal(feed.subscribers, 0);
+  const ok = await api(
+    new Request("http://fess/events/stream?camera_id=cam-a,%20cam.b_2", {
+      headers: { "x-api-key": ADMIN },
+    }),
+  );
+  assert.equal(ok.status, 200);
+  assert.equal(feed.subscribers, 1);
+  await ok.body?.cancel();
+  assert.equal(feed.subscribers, 0);
+});
+
 Deno.test("the camera list and frame JPEG routes serve the pipeline's cameras behind the events scope", async () => {
   const jpeg = new Uint8Array([0xff, 0xd8, 0xff, 0xd9]);
   const api = mountApi(

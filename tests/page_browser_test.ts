@@ -1,7 +1,8 @@
 /// <reference lib="dom" />
 /**
  * The live page in real headless Chromium against the real app: camera tiles with boxes,
- * live events over SSE, enrolment by upload (and its 422 reasons), and a wrong key.
+ * live events over SSE, enrolment by upload (and its 422 reasons), a wrong key, and an alert
+ * whose snapshot URL names another host (never requested with the key).
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
@@ -13,10 +14,16 @@ import { mediaPath, VTEST_HEIGHT, VTEST_WIDTH, vtestFramesBgr } from "./support/
 
 const KEY = "page-test-key-0123456789abcdef";
 
-async function openPage(t: TestApp, key: string | null, viewport = { width: 1280, height: 800 }) {
+async function openPage(
+  t: TestApp,
+  key: string | null,
+  viewport = { width: 1280, height: 800 },
+  options: { bypassCsp?: boolean } = {},
+) {
   const browser = await launchBrowser();
   const page = await browser.newPage();
   await page.setViewport(viewport);
+  if (options.bypassCsp) await page.setBypassCSP(true);
   if (key !== null) {
     await page.evaluateOnNewDocument((k: string) => sessionStorage.setItem("fess.api_key", k), key);
   }
@@ -234,6 +241,127 @@ Deno.test({
       assert.match(text, /refused \(401\)/);
     } finally {
       await browser.close();
+      await t.close();
+    }
+  },
+});
+
+Deno.test({
+  name: "an alert's snapshot on another host is never requested with the key; the page's own is",
+  ...requireChromium(),
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    // A host that would take the key: it records every request that reaches it.
+    const reached: string[] = [];
+    const foreign = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} }, (req) => {
+      reached.push(`${req.method} ${req.url} key=${req.headers.get("x-api-key")}`);
+      return new Response(null, {
+        status: 204,
+        headers: {
+          "access-control-allow-origin": "*",
+          "access-control-allow-headers": "x-api-key",
+        },
+      });
+    });
+    const t = await startTestApp({ FESS_SERVER__API_KEYS: KEY, FESS_FACES__ENABLED: "false" });
+    // The page's content policy would block the request too; the page must not rely on it.
+    const { browser, page } = await openPage(t, KEY, undefined, { bypassCsp: true });
+    const requested: { url: string; key: string | undefined }[] = [];
+    page.on("request", (r) => requested.push({ url: r.url(), key: r.headers()["x-api-key"] }));
+    try {
+      await page.waitForFunction(
+        () => document.getElementById("event-state")?.textContent === "live",
+        { timeout: 10_000 },
+      );
+      const alert = (snapshot: (id: string) => string) => {
+        const id = crypto.randomUUID();
+        return {
+          event_type: "alert",
+          schema_version: 1,
+          event_id: id,
+          timestamp: new Date().toISOString(),
+          camera_id: "cam-snap",
+          frame_number: 1,
+          alert_type: "manual",
+          severity: "warning",
+          message: "snapshot test",
+          snapshot_url: snapshot(id),
+        };
+      };
+      const elsewhere = alert((id) => `http://127.0.0.1:${foreign.addr.port}/snapshots/${id}`);
+      const own = alert((id) => `/snapshots/${id}`);
+      for (const event of [elsewhere, own]) {
+        const res = await fetch(`${t.url}/events`, {
+          method: "POST",
+          body: JSON.stringify(event),
+          headers: { "x-api-key": KEY, "content-type": "application/json" },
+        });
+        assert.equal(res.status, 202, await res.text());
+      }
+      // The own snapshot was never stored: its request (with the key) ends in "expired".
+      const expired = `li[data-event-id="${own.event_id}"] img[alt="snapshot expired"]`;
+      await page.waitForSelector(expired, { timeout: 10_000 });
+      const ownRequest = requested.find((r) => r.url === `${t.url}${own.snapshot_url}`);
+      assert.equal(ownRequest?.key, KEY, "the page's own snapshot is fetched with the key");
+      assert.deepEqual(
+        requested.filter((r) => r.url.includes(`:${foreign.addr.port}/`)),
+        [],
+        "nothing is requested from the other host",
+      );
+      assert.deepEqual(reached, []);
+      const note = await page.$eval(
+        `li[data-event-id="${elsewhere.event_id}"]`,
+        (e) => ({ text: e.textContent ?? "", links: e.querySelectorAll("a, img").length }),
+      );
+      assert.match(note.text, /snapshot on another host, not loaded/);
+      assert.equal(note.links, 0);
+    } finally {
+      await browser.close();
+      await t.close();
+      await foreign.shutdown();
+    }
+  },
+});
+
+Deno.test({
+  name: "through the served app: HEADs hold no event-stream slot, and /events bodies stop at 1 MiB",
+  ...requireChromium(),
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    const t = await startTestApp({ FESS_SERVER__API_KEYS: KEY, FESS_FACES__ENABLED: "false" });
+    try {
+      const headers = { "x-api-key": KEY };
+      // More than the feed's 64 subscriber slots.
+      for (let i = 0; i < 70; i++) {
+        const head = await fetch(`${t.url}/events/stream`, { method: "HEAD", headers });
+        assert.equal(head.status, 200);
+        await head.body?.cancel();
+      }
+      const stream = await fetch(`${t.url}/events/stream`, { headers });
+      assert.equal(stream.status, 200);
+      await stream.body?.cancel();
+
+      const event = {
+        event_type: "system_status",
+        schema_version: 1,
+        event_id: crypto.randomUUID(),
+        timestamp: new Date().toISOString(),
+        camera_id: "fess",
+        frame_number: 0,
+        component: "test",
+        status: "healthy",
+        pad: "x".repeat(2 << 20),
+      };
+      const big = await fetch(`${t.url}/events`, {
+        method: "POST",
+        body: JSON.stringify(event),
+        headers: { ...headers, "content-type": "application/json" },
+      });
+      assert.equal(big.status, 413);
+      assert.equal((await big.json()).detail.limit_bytes, 1 << 20);
+    } finally {
       await t.close();
     }
   },

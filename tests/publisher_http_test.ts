@@ -1,16 +1,19 @@
 /**
  * `POST /events` through the real router: status codes for accepted, delivered, pending,
- * invalid, oversized (body and event), wrong content type and full-log requests.
+ * invalid (unknown fields, times out of the window, foreign snapshot URLs), oversized (body
+ * and event), wrong content type and full-log requests; the live feed gets the accepted event.
  */
 import assert from "node:assert/strict";
-import { createEventsHandler } from "../functions/events.ts";
+import { createEventsHandler, EVENTS_BODY_LIMIT_BYTES } from "../functions/events.ts";
 import { silentLogger } from "../shared/logger.ts";
 import { createEventLogSink } from "../shared/events/event_log_sink.ts";
 import { createPublisher, type Publisher } from "../shared/events/publisher.ts";
 import type { MessageSink } from "../shared/events/types.ts";
 import { mountApi } from "./support/api.ts";
 import { createWriteAheadLog } from "../shared/events/wal.ts";
-import { motionEvent } from "./support/event_fixtures.ts";
+import { alertEvent, motionEvent } from "./support/event_fixtures.ts";
+import { createLiveFeed } from "../shared/live/live_feed.ts";
+import { withLiveFeed } from "../shared/live/live_publisher.ts";
 
 function app(publisher: Publisher, bodyLimitBytes = 64 * 1024) {
   const handler = createEventsHandler({ publisher, logger: silentLogger, bodyLimitBytes });
@@ -157,3 +160,110 @@ Deno.test("POST /events?wait=true answers 202 pending when the broker is down; t
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("POST /events keeps its own 1 MiB body limit under a larger server limit (413)", () =>
+  withLog(async (publisher) => {
+    const handle = mountApi(
+      { bodyLimitBytes: 16 << 20 },
+      createEventsHandler({ publisher, logger: silentLogger }),
+    );
+    const padded = JSON.stringify({ ...alertEvent(), pad: "x".repeat(2 << 20) });
+    const declared = await handle(post(padded));
+    assert.equal(declared.status, 413);
+    const body = await declared.json();
+    assert.equal(body.code, "payload_too_large");
+    assert.equal(body.detail.limit_bytes, EVENTS_BODY_LIMIT_BYTES);
+    // Chunked, with no declared length: cut once the count passes the limit.
+    const bytes = new TextEncoder().encode(padded);
+    const streamed = await handle(
+      new Request("http://fess/events", {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: new ReadableStream({
+          start(c) {
+            for (let i = 0; i < bytes.length; i += 64 * 1024) {
+              c.enqueue(bytes.subarray(i, i + 65536));
+            }
+            c.close();
+          },
+        }),
+      }),
+    );
+    assert.equal(streamed.status, 413);
+    await streamed.body?.cancel();
+    assert.equal(publisher.queued, 0);
+  }));
+
+Deno.test("POST /events refuses unknown fields with 422 naming them; the live feed gets exactly the accepted event", () =>
+  withLog(async (inner, dir) => {
+    const feed = createLiveFeed();
+    const sub = feed.subscribe({})!;
+    const publisher = withLiveFeed(inner, feed);
+    const handle = app(publisher);
+    const base = alertEvent("cam-l", 1) as Record<string, unknown>;
+    for (const extra of ['"pad":"xxxxxxxx"', '"zzz":1', '"__proto__":{"admin":true}']) {
+      const json = JSON.stringify(base).replace(/^\{/, `{${extra},`);
+      const res = await handle(post(json));
+      assert.equal(res.status, 422, extra);
+      const body = await res.json();
+      const key = extra.slice(1, extra.indexOf('"', 1));
+      assert.ok(
+        body.detail.issues.some((i: { message: string }) => i.message.includes(key)),
+        `${extra}: ${JSON.stringify(body.detail.issues)}`,
+      );
+    }
+    // Accepted: no detections given, so the schema's default fills them in.
+    const { detections: _, ...sent } = base;
+    const res = await handle(post(sent));
+    assert.equal(res.status, 202, await res.clone().text());
+    await res.body?.cancel();
+    const got = await sub.next();
+    sub.close();
+    assert.equal(got?.events.length, 1, "only the accepted event reaches the feed");
+    await inner.flush();
+    const logged = (await Deno.readTextFile(`${dir}/events.jsonl`)).trim().split("\n")
+      .map((l) => JSON.parse(l).event);
+    assert.deepEqual(logged, [got!.events[0]], "the feed and the log carry the same event");
+    assert.deepEqual(got!.events[0], { ...sent, detections: [] });
+  }));
+
+Deno.test("POST /events refuses event times outside the skew window, and foreign snapshot URLs (422)", () =>
+  withLog(async (publisher) => {
+    const handle = mountApi(
+      { bodyLimitBytes: 1 << 20 },
+      createEventsHandler({ publisher, logger: silentLogger, timestampSkewSeconds: 3600 }),
+    );
+    const refused = async (event: unknown) => {
+      const res = await handle(post(event));
+      assert.equal(res.status, 422);
+      const body = await res.json();
+      assert.equal(body.code, "validation_failed");
+      return body.detail.issues as { path: string; message: string }[];
+    };
+    const e = alertEvent();
+    const old = new Date(Date.now() - 2 * 3600_000).toISOString();
+    const stale = await refused({ ...e, timestamp: old });
+    assert.deepEqual(stale.map((i) => i.path), ["timestamp"]);
+    assert.match(stale[0]!.message, /not within 3600 s of now/);
+    const future = new Date(Date.now() + 2 * 3600_000).toISOString();
+    assert.deepEqual((await refused({ ...e, captured_at: future })).map((i) => i.path), [
+      "captured_at",
+    ]);
+    for (const ts of ["0000-01-01T00:00:00Z", "9999-12-31T23:59:59Z"]) {
+      assert.deepEqual((await refused({ ...e, timestamp: ts })).map((i) => i.path), ["timestamp"]);
+    }
+    // Every problem is listed, not only the time.
+    const both = await refused({ ...e, timestamp: old, severity: "apocalyptic" });
+    assert.deepEqual(both.map((i) => i.path).sort(), ["severity", "timestamp"]);
+    for (const url of ["https://attacker.example/x", "javascript:alert(1)"]) {
+      const issues = await refused({ ...e, snapshot_url: url });
+      assert.deepEqual(issues.map((i) => i.path), ["snapshot_url"], url);
+    }
+    const near = new Date(Date.now() - 60_000).toISOString();
+    const ok = await handle(
+      post({ ...e, timestamp: near, captured_at: near, snapshot_url: `/snapshots/${e.event_id}` }),
+    );
+    assert.equal(ok.status, 202);
+    await ok.body?.cancel();
+    assert.equal(publisher.queued, 1);
+  }));

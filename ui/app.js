@@ -33,8 +33,23 @@ function headers(extra = {}) {
   return state.key ? { "x-api-key": state.key, ...extra } : { ...extra };
 }
 
+/** Whether `url` (absolute or relative to the page) is on this page's own origin. */
+function sameOrigin(url) {
+  try {
+    return new URL(url, location.href).origin === location.origin;
+  } catch {
+    return false;
+  }
+}
+
 async function api(path, init = {}) {
-  const res = await fetch(path, { ...init, headers: headers(init.headers) });
+  // The key goes to this service only: URLs from events (snapshot_url) are the publisher's text.
+  if (!sameOrigin(path)) throw new ApiError(0, { error: "not this service's address" });
+  const res = await fetch(path, {
+    ...init,
+    headers: headers(init.headers),
+    credentials: "same-origin",
+  });
   if (!res.ok) {
     let body = null;
     try {
@@ -295,11 +310,19 @@ function addEvent(e) {
   text.textContent = `${timeOf(e.timestamp)} · ${e.camera_id ?? ""} · ${summary(e)}`;
   li.append(type, text);
   if (e.event_type === "alert" && e.snapshot_url) {
-    const img = document.createElement("img");
-    img.alt = `snapshot of alert on ${e.camera_id}`;
-    img.loading = "lazy";
-    li.append(img);
-    snapshotImage(e.snapshot_url, img);
+    if (sameOrigin(e.snapshot_url)) {
+      const img = document.createElement("img");
+      img.alt = `snapshot of alert on ${e.camera_id}`;
+      img.loading = "lazy";
+      li.append(img);
+      snapshotImage(e.snapshot_url, img);
+    } else {
+      // Another host would get the key with the request: not fetched, not linked.
+      const note = document.createElement("span");
+      note.className = "note";
+      note.textContent = "snapshot on another host, not loaded";
+      li.append(note);
+    }
   }
   const list = $("event-list");
   list.prepend(li);

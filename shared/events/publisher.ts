@@ -2,12 +2,12 @@
  * High-level event publishing: validate, size-check, route, key, header, write ahead, deliver,
  * and never lose or block on an accepted event.
  *
- * - `publish(event)` validates with {@link FessEventSchema} (422), refuses an event whose JSON
- *   exceeds `maxEventBytes` (413, with the size and the limit), routes by type to its topic,
- *   keys by `camera_id` and adds `event_type`, `schema_version`, `event_id` and
- *   `content_type` headers. It resolves only once the record is in the {@link WriteAheadLog}
- *   (per its fsync mode): accepted means durable. A SIGKILL at any moment loses nothing that
- *   was accepted.
+ * - `publish(event)` validates with `FessEventSchema` (422, unknown fields included), refuses
+ *   an event whose JSON exceeds `maxEventBytes` (413, with the size and the limit), routes by
+ *   type to its topic, keys by `camera_id` and adds `event_type`, `schema_version`, `event_id`
+ *   and `content_type` headers. It resolves only once the record is in the
+ *   {@link WriteAheadLog} (per its fsync mode): accepted means durable, and the receipt carries
+ *   the event exactly as written. A SIGKILL at any moment loses nothing that was accepted.
  * - Delivery reads the log in sequence order, so each camera key keeps its order, and hands
  *   records to the sink. Up to `queueCapacity` undelivered records are kept in memory; past
  *   that they stay on disk only and are read back when there is room.
@@ -28,7 +28,7 @@
  * @module
  */
 import { Buffer } from "node:buffer";
-import { type EventType, type FessEvent, FessEventSchema } from "../events.ts";
+import { checkEvent, type EventType, type FessEvent } from "../events.ts";
 import {
   FessError,
   ServiceUnavailableError,
@@ -36,7 +36,6 @@ import {
   ValidationError,
 } from "../errors.ts";
 import type { ComponentHealth } from "../health.ts";
-import { formatIssues } from "../http.ts";
 import type { Logger } from "../logger.ts";
 import type { FessMetrics } from "../metrics.ts";
 import type { DeadLetterLog } from "./dead_letters.ts";
@@ -66,6 +65,8 @@ export type DeliveryResult =
 
 /** What `publish` resolves with once the event is durably accepted. */
 export interface PublishReceipt {
+  /** The event as validated and written: unknown fields refused, defaults filled in. */
+  readonly event: FessEvent;
   readonly event_id: string;
   readonly event_type: EventType;
   readonly topic: string;
@@ -489,11 +490,9 @@ export function createPublisher(options: PublisherOptions): Publisher {
   };
 
   const publish = async (event: unknown): Promise<PublishReceipt> => {
-    const parsed = FessEventSchema.safeParse(event);
-    if (!parsed.success) {
-      throw new ValidationError("event failed validation", {
-        detail: { issues: formatIssues(parsed.error.issues) },
-      });
+    const checked = checkEvent(event);
+    if (!checked.ok) {
+      throw new ValidationError("event failed validation", { detail: { issues: checked.issues } });
     }
     if (closed || !started) {
       throw new ServiceUnavailableError(`publisher is ${closed ? "closed" : "not started"}`);
@@ -510,7 +509,7 @@ export function createPublisher(options: PublisherOptions): Publisher {
         { detail: { wal_bytes: wal.bytes, wal_max_bytes: maxWalBytes } },
       );
     }
-    const e: FessEvent = parsed.data;
+    const e: FessEvent = checked.event;
     const value = JSON.stringify(e);
     // A UTF-8 byte is at least one UTF-16 unit: only long strings need the exact count.
     const size = value.length * 3 <= maxEventBytes ? value.length : Buffer.byteLength(value);
@@ -549,6 +548,7 @@ export function createPublisher(options: PublisherOptions): Publisher {
     }
     let delivery: Promise<DeliveryResult> | null = null;
     return {
+      event: e,
       event_id: e.event_id,
       event_type: e.event_type,
       topic,

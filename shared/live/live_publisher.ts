@@ -1,13 +1,13 @@
 /**
  * A publisher that also offers every event it accepts to the live feed (the page's
  * Server-Sent Events). Accepted means accepted by the inner publisher — durable in its
- * write-ahead log: a refused event never reaches the page, so the page shows exactly what
- * consumers of the topics will see.
+ * write-ahead log: a refused event never reaches the page. The feed gets the event as the
+ * publisher validated and wrote it (`receipt.event`), never the caller's input, so the page
+ * shows exactly what consumers of the topics will see.
  *
  * @module
  */
 import type { Publisher } from "../events/publisher.ts";
-import type { FessEvent } from "../events.ts";
 import type { LiveFeed } from "./live_feed.ts";
 
 /** Wraps `publisher` so accepted events are also offered to `feed`. */
@@ -16,8 +16,7 @@ export function withLiveFeed(publisher: Publisher, feed: LiveFeed): Publisher {
     start: () => publisher.start(),
     async publish(event) {
       const receipt = await publisher.publish(event);
-      // The publisher validated it: from here on it is a FessEvent.
-      feed.offer(event as FessEvent);
+      feed.offer(receipt.event);
       return receipt;
     },
     get queued() {

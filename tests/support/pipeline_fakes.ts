@@ -41,6 +41,7 @@ export function recordingPublisher(): RecordingPublisher {
       const e = FessEventSchema.parse(event);
       events.push(e);
       return Promise.resolve({
+        event: e,
         event_id: e.event_id,
         event_type: e.event_type,
         topic: e.event_type,

@@ -4,20 +4,24 @@
  * declare their routes with zod schemas; the composition root mounts each with
  * `api.route("/", subApp)`, and the docs module publishes the merged OpenAPI document.
  *
- * Middleware order (outermost first): request id → instance name → CORS (when `server.cors` lists origins)
- * → in-flight limit → principal (API key) → body guard (size and deadline); then per route:
- * scope check → validators → handler. Every thrown value, every validation failure and every
- * unmatched route leaves as FESS's `{error, code, detail}` JSON (`errorResponse` in
- * `shared/errors.ts`).
+ * Middleware order (outermost first): request id → instance name → CORS (when `server.cors`
+ * lists origins) → dot-segment refusal (400 for `/./` or `/../` in the path) → in-flight limit
+ * → principal (API key) → body guard (size and deadline); then per route: scope check →
+ * validators → handler. Every thrown value, every validation failure and every unmatched route
+ * leaves as FESS's `{error, code, detail}` JSON (`errorResponse` in `shared/errors.ts`).
+ *
+ * Route modules take numeric query parameters through {@link integerQuery} and
+ * {@link decimalQuery}: strict decimals, documented with the bounds they enforce.
  *
  * @module
  */
-import type { OpenAPIHono } from "@hono/zod-openapi";
+import { type OpenAPIHono, z } from "@hono/zod-openapi";
 import type { Context } from "hono";
 import { cors } from "hono/cors";
 import { HTTPException } from "hono/http-exception";
 import type { Authenticator } from "../shared/auth.ts";
 import {
+  BadRequestError,
   errorResponse,
   FessError,
   MethodNotAllowedError,
@@ -72,6 +76,85 @@ function fromHttpException(e: HTTPException, c: Context<FessEnv>): FessError {
   return new FessError(e.status, code, e.message || "request failed");
 }
 
+/** A query parameter schema: the text as sent (or absent) in, the parsed value out. */
+export type QueryParam<T> = z.ZodType<T | undefined, string | undefined>;
+
+const quoted = (raw: string) => JSON.stringify(raw.length > 40 ? `${raw.slice(0, 40)}…` : raw);
+
+/**
+ * A query parameter holding a decimal integer in `min..max`: ASCII digits only (no sign,
+ * spaces, `0x`, exponent or fraction, which `Number()` would accept); empty means absent.
+ * Documented as an integer with its bounds; a bad value is a 400 naming the parameter and value.
+ */
+export function integerQuery(options: {
+  readonly min: number;
+  /** Default `Number.MAX_SAFE_INTEGER`. */
+  readonly max?: number;
+  readonly description: string;
+  /** The value used when absent (documentation only). */
+  readonly default?: number;
+}): QueryParam<number> {
+  const { min, max = Number.MAX_SAFE_INTEGER } = options;
+  return z.string().optional().transform((raw, ctx) => {
+    if (raw === undefined || raw === "") return undefined;
+    const n = /^[0-9]+$/.test(raw) ? Number(raw) : NaN;
+    if (n >= min && n <= max) return n;
+    ctx.addIssue({
+      code: "custom",
+      message: `expected a decimal integer in ${min}..${max}, got ${quoted(raw)}`,
+    });
+    return z.NEVER;
+  }).openapi({
+    type: "integer",
+    minimum: min,
+    maximum: max,
+    ...(options.default === undefined ? {} : { default: options.default }),
+    description: options.description,
+  });
+}
+
+/**
+ * A query parameter holding a plain decimal number in `min..max` (`-0.5`, `1`, `0.45`: an
+ * optional minus, digits, an optional fraction); empty means absent. Documented as a number with
+ * its bounds; a bad value is a 400 naming the parameter and value.
+ */
+export function decimalQuery(options: {
+  readonly min: number;
+  readonly max: number;
+  readonly description: string;
+}): QueryParam<number> {
+  const { min, max } = options;
+  return z.string().optional().transform((raw, ctx) => {
+    if (raw === undefined || raw === "") return undefined;
+    const n = /^-?[0-9]+(?:\.[0-9]+)?$/.test(raw) ? Number(raw) : NaN;
+    if (n >= min && n <= max) return n;
+    ctx.addIssue({
+      code: "custom",
+      message: `expected a decimal number in ${min}..${max} (such as 0.5), got ${quoted(raw)}`,
+    });
+    return z.NEVER;
+  }).openapi({ type: "number", minimum: min, maximum: max, description: options.description });
+}
+
+/**
+ * Throws 400 when `path` has a `.` or `..` segment (also as `%2e`). Routing matches the path as
+ * sent while URL parsers remove dot segments, so such a path would route one way and be
+ * described (405 Allow, logs) another; clients normalise paths, so only crafted requests carry
+ * them.
+ */
+function refuseDotSegments(path: string): void {
+  const dots = path.split("/").find((s) => {
+    const segment = s.replace(/%2e/gi, ".");
+    return segment === "." || segment === "..";
+  });
+  if (dots === undefined) return;
+  throw new BadRequestError(
+    `the path ${JSON.stringify(path.slice(0, 200))} has a dot segment ("." or ".."); ` +
+      "send the normalised path",
+    { detail: { segment: dots } },
+  );
+}
+
 /** Creates the application with its shared middleware; mount route modules on it. */
 export function createApi(deps: ApiDeps): OpenAPIHono<FessEnv> {
   const api = createRoutes();
@@ -110,6 +193,10 @@ export function createApi(deps: ApiDeps): OpenAPIHono<FessEnv> {
       }),
     );
   }
+  api.use("*", async (c, next) => {
+    refuseDotSegments(c.req.path);
+    await next();
+  });
   if (deps.maxInflight !== undefined) api.use("*", inflightLimit(deps.maxInflight));
   api.use("*", identify(deps.authenticator));
   api.use(
@@ -122,8 +209,12 @@ export function createApi(deps: ApiDeps): OpenAPIHono<FessEnv> {
   );
 
   api.onError((thrown, c) => {
-    const err = c.get("bodyError") ??
+    let err = c.get("bodyError") ??
       (thrown instanceof HTTPException ? fromHttpException(thrown, c) : toFessError(thrown));
+    // A scope check only knows that no key came; the authenticator knows why (another scheme).
+    if (err.status === 401 && c.get("principal") === null) {
+      err = deps.authenticator.missingKeyError(c.req.raw);
+    }
     const log = c.get("log") ?? deps.logger;
     const where = { path: c.req.path, method: c.req.method };
     if (err.status >= 500 && err.code !== "overloaded") {

@@ -12,7 +12,11 @@ import { parseCameraId } from "../shared/camera_id.ts";
 import { BadRequestError, UnsupportedMediaTypeError } from "../shared/errors.ts";
 import { mediaType, readBodyBytes } from "../shared/http.ts";
 import { createFrameDecoder, type FrameDecoder } from "../shared/image/frame_decoder.ts";
-import { DEFAULT_MAX_PIXELS, PixelFormatSchema } from "../shared/image/raw_frame.ts";
+import {
+  DEFAULT_MAX_PIXELS,
+  MAX_FRAME_SIDE,
+  PixelFormatSchema,
+} from "../shared/image/raw_frame.ts";
 import {
   type FrameOutcome,
   FrameOutcomeSchema,
@@ -20,6 +24,7 @@ import {
 } from "../shared/pipeline/frame_outcome.ts";
 import { parseFrameTimestamp } from "../shared/pipeline/frame_timestamp.ts";
 import type { Pipeline } from "../shared/pipeline/pipeline.ts";
+import { integerQuery, type QueryParam } from "./api.ts";
 import { createRoutes, errorResponses, type FessEnv, scoped } from "./openapi.ts";
 
 /** Content types `POST /detect` accepts. */
@@ -43,8 +48,18 @@ export interface DetectHandlerDeps {
   readonly now?: () => Date;
 }
 
-const FrameNumberSchema = z.coerce.number().int().min(0).max(Number.MAX_SAFE_INTEGER);
-const DimensionSchema = z.coerce.number().int().min(1);
+const FrameNumberSchema = integerQuery({
+  min: 0,
+  description: "Client frame number, decimal digits (or X-Frame-Number)",
+});
+const dimension = (side: string, header: string) =>
+  integerQuery({
+    min: 1,
+    max: MAX_FRAME_SIDE,
+    description: `Raw frames: ${side}, decimal digits (or ${header})`,
+  });
+const WidthSchema = dimension("width", "X-Frame-Width");
+const HeightSchema = dimension("height", "X-Frame-Height");
 
 const queryText = (description: string) => z.string().optional().openapi({ description });
 const binary = (type: string) => ({
@@ -67,12 +82,12 @@ export const detectRoute = createRoute({
       }),
     }),
     query: z.object({
-      frame_number: queryText("Client frame number (or X-Frame-Number)"),
+      frame_number: FrameNumberSchema,
       timestamp: queryText(
         "Capture time: RFC 3339 with Z or ±hh:mm, or integer epoch milliseconds, within server.timestamp_skew_seconds of now (or X-Frame-Timestamp)",
       ),
-      width: queryText("Raw frames: width (or X-Frame-Width)"),
-      height: queryText("Raw frames: height (or X-Frame-Height)"),
+      width: WidthSchema,
+      height: HeightSchema,
       pixel_format: queryText(
         `Raw frames: ${PixelFormatSchema.options.join(", ")} (or X-Pixel-Format)`,
       ),
@@ -108,7 +123,11 @@ export function createDetectHandler(deps: DetectHandlerDeps): OpenAPIHono<FessEn
     });
   const now = deps.now ?? (() => new Date());
 
-  const detect = async (req: Request, cameraIdParam: string): Promise<FrameOutcome> => {
+  const detect = async (
+    req: Request,
+    cameraIdParam: string,
+    query: DetectQuery,
+  ): Promise<FrameOutcome> => {
     deps.pipeline.assertReady();
     const url = new URL(req.url);
     const cameraId = parseCameraId(cameraIdParam);
@@ -118,7 +137,10 @@ export function createDetectHandler(deps: DetectHandlerDeps): OpenAPIHono<FessEn
     }
     const param = (query: string, header: string) =>
       url.searchParams.get(query) ?? req.headers.get(header);
-    const frameNumber = parseFrameNumber(param("frame_number", "x-frame-number"));
+    // The route validated the query; a header stands in for an absent query parameter.
+    const orHeader = (value: number | undefined, header: string, schema: QueryParam<number>) =>
+      value ?? headerInteger(req, header, schema);
+    const frameNumber = orHeader(query.frame_number, "X-Frame-Number", FrameNumberSchema) ?? null;
     const rawTimestamp = param("timestamp", "x-frame-timestamp");
     const arrival = now();
     const timestamp = rawTimestamp === null || rawTimestamp === ""
@@ -129,8 +151,8 @@ export function createDetectHandler(deps: DetectHandlerDeps): OpenAPIHono<FessEn
       });
     const rawSpec = type === "application/octet-stream"
       ? parseRawSpec(
-        param("width", "x-frame-width"),
-        param("height", "x-frame-height"),
+        orHeader(query.width, "X-Frame-Width", WidthSchema),
+        orHeader(query.height, "X-Frame-Height", HeightSchema),
         param("pixel_format", "x-pixel-format"),
       )
       : null;
@@ -152,31 +174,34 @@ export function createDetectHandler(deps: DetectHandlerDeps): OpenAPIHono<FessEn
 
   return createRoutes().openapi(
     detectRoute,
-    async (c) => c.json(await detect(c.req.raw, c.req.valid("param").camera_id), 200),
+    async (c) =>
+      c.json(await detect(c.req.raw, c.req.valid("param").camera_id, c.req.valid("query")), 200),
   );
 }
 
-function parseFrameNumber(raw: string | null): number | null {
-  if (raw === null || raw === "") return null;
-  const parsed = FrameNumberSchema.safeParse(raw);
+type DetectQuery = z.infer<typeof detectRoute.request.query>;
+
+/** An integer from `header` checked by its query parameter's schema; undefined when absent. */
+function headerInteger(
+  req: Request,
+  header: string,
+  schema: QueryParam<number>,
+): number | undefined {
+  const parsed = schema.safeParse(req.headers.get(header) ?? undefined);
   if (!parsed.success) {
-    throw new BadRequestError(
-      `frame_number must be a non-negative integer, got ${JSON.stringify(raw.slice(0, 40))}`,
-    );
+    throw new BadRequestError(`invalid header: ${header}: ${parsed.error.issues[0]!.message}`);
   }
   return parsed.data;
 }
 
 function parseRawSpec(
-  width: string | null,
-  height: string | null,
+  width: number | undefined,
+  height: number | undefined,
   format: string | null,
 ): { width: number; height: number; format: z.infer<typeof PixelFormatSchema> } {
-  const w = DimensionSchema.safeParse(width ?? undefined);
-  const h = DimensionSchema.safeParse(height ?? undefined);
-  if (!w.success || !h.success) {
+  if (width === undefined || height === undefined) {
     throw new BadRequestError(
-      "raw frames need a positive integer width and height (X-Frame-Width/X-Frame-Height headers or width/height query)",
+      "raw frames need a width and a height (X-Frame-Width/X-Frame-Height headers or width/height query)",
     );
   }
   const f = PixelFormatSchema.safeParse(format ?? undefined);
@@ -187,5 +212,5 @@ function parseRawSpec(
       } (X-Pixel-Format header or pixel_format query), got ${JSON.stringify(format)}`,
     );
   }
-  return { width: w.data, height: h.data, format: f.data };
+  return { width, height, format: f.data };
 }

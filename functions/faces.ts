@@ -4,7 +4,8 @@
  * - `GET /faces?offset&limit&include_encoding` — page of faces sorted by id.
  * - `PUT /faces/{face_id}[?overwrite=true]` — enrol from JSON `{encoding, metadata}` or from a
  *   JPEG/PNG holding exactly one face (metadata in `name`/`authorized`/`notes` query params or
- *   `X-Face-Name`/`X-Face-Authorized`/`X-Face-Notes` headers).
+ *   `X-Face-Name`/`X-Face-Authorized`/`X-Face-Notes` headers, ASCII only: header bytes are
+ *   Latin-1, so UTF-8 names go in the query).
  * - `GET /faces/{face_id}[?include_encoding=true]`, `DELETE /faces/{face_id}`.
  * - `POST /faces/match` — JSON `{encoding, threshold?}` (one result) or an image (every face).
  *
@@ -29,10 +30,11 @@ import {
 import type { FaceGallery, FaceMatch, FaceRecord } from "../shared/faces/gallery.ts";
 import { parseFaceId } from "../shared/faces/gallery.ts";
 import type { EncodedFace, FaceImageEncoder } from "../shared/faces/face_types.ts";
-import { FaceMetadataSchema } from "../shared/faces/face_schemas.ts";
-import { mediaType, readBodyBytes, readJson } from "../shared/http.ts";
+import { EnrolMetadataSchema, FaceMetadataSchema } from "../shared/faces/face_schemas.ts";
+import { formatIssues, mediaType, readBodyBytes, readJson } from "../shared/http.ts";
 import type { ImageFormat } from "../shared/image/decode.ts";
 import type { Logger } from "../shared/logger.ts";
+import { decimalQuery, integerQuery } from "./api.ts";
 import { createRoutes, errorResponses, type FessEnv, scoped } from "./openapi.ts";
 
 /** Dependencies of {@link createFacesHandler}. */
@@ -50,21 +52,50 @@ export interface FacesHandlerDeps {
 const IMAGE_TYPES: Record<string, ImageFormat> = { "image/jpeg": "jpeg", "image/png": "png" };
 const ACCEPTED = ["application/json", "image/jpeg", "image/png"] as const;
 const MAX_PAGE = 1000;
+const DEFAULT_PAGE = 100;
 
-/** An encoding in JSON: numbers, or base64 of little-endian float32 bytes. */
-const EncodingFieldSchema = z.union([z.array(z.unknown()).max(65536), z.string().max(1 << 20)]);
+// Bounds on what JSON parsing may hold before the exact length is checked.
+const MAX_ENCODING_ITEMS = 65536;
+const MAX_ENCODING_CHARS = 1 << 20;
 
-const EnrolBodySchema = z.object({
-  encoding: EncodingFieldSchema,
-  metadata: FaceMetadataSchema.optional(),
-}).strict();
+function describeValue(v: unknown): string {
+  if (Array.isArray(v)) return `an array of ${v.length} items`;
+  if (typeof v === "string") return `a string of ${v.length} characters`;
+  if (v === undefined) return "nothing";
+  if (v === null) return "null";
+  return typeof v === "object" ? "an object" : `a ${typeof v}`;
+}
 
-const MatchBodySchema = z.object({
-  encoding: EncodingFieldSchema,
-  threshold: z.number().min(-1).max(1).optional(),
-}).strict();
+/** An encoding in JSON: `dim` numbers, or base64 of their little-endian float32 bytes. */
+function encodingField(dim: number) {
+  const expected = `${dim} numbers or base64 of ${dim * 4} bytes (${dim} little-endian float32)`;
+  // Items stay unknown here so validateEncoding can name a bad index; the document states the
+  // exact contract that check enforces.
+  return z.union([
+    z.array(z.unknown()).max(MAX_ENCODING_ITEMS).meta({
+      description: `${dim} numbers`,
+      items: { type: "number" },
+      minItems: dim,
+      maxItems: dim,
+    }),
+    z.string().max(MAX_ENCODING_CHARS).meta({
+      description: `base64 of ${dim * 4} bytes: ${dim} little-endian float32`,
+      contentEncoding: "base64",
+    }),
+  ], { error: (issue) => `expected ${expected}, got ${describeValue(issue.input)}` });
+}
 
-function encodingValues(field: z.infer<typeof EncodingFieldSchema>): ArrayLike<number> {
+/** The JSON bodies of enrolment and matching for encodings of `dim` values. */
+function bodySchemas(dim: number) {
+  const encoding = encodingField(dim);
+  return {
+    enrol: z.object({ encoding, metadata: EnrolMetadataSchema.optional() }).strict(),
+    match: z.object({ encoding, threshold: z.number().min(-1).max(1).optional() }).strict(),
+  };
+}
+type BodySchemas = ReturnType<typeof bodySchemas>;
+
+function encodingValues(field: string | unknown[], dim: number): ArrayLike<number> {
   if (typeof field !== "string") return field as number[];
   let bytes: Uint8Array;
   try {
@@ -72,11 +103,15 @@ function encodingValues(field: z.infer<typeof EncodingFieldSchema>): ArrayLike<n
   } catch {
     throw new ValidationError("encoding string is not valid base64");
   }
-  try {
-    return decodeFloat32LE(bytes);
-  } catch (err) {
-    throw new ValidationError(`encoding: ${(err as Error).message}`);
+  const expected = dim * 4;
+  if (bytes.byteLength !== expected) {
+    throw new ValidationError(
+      `encoding: expected base64 of ${expected} bytes (${dim} little-endian float32), ` +
+        `got ${bytes.byteLength} bytes`,
+      { detail: { expected_bytes: expected, got_bytes: bytes.byteLength } },
+    );
   }
+  return decodeFloat32LE(bytes, dim);
 }
 
 function flag(raw: string | null, name: string): boolean | undefined {
@@ -87,14 +122,21 @@ function flag(raw: string | null, name: string): boolean | undefined {
   throw new BadRequestError(`${name} must be true or false`);
 }
 
-function intParam(url: URL, name: string, fallback: number, max: number): number {
-  const raw = url.searchParams.get(name);
-  if (raw === null || raw === "") return fallback;
-  const n = Number(raw);
-  if (!Number.isInteger(n) || n < 0 || n > max) {
-    throw new BadRequestError(`${name} must be an integer in 0..${max}`);
+/**
+ * A metadata header of image enrolment. Header values arrive as Latin-1, so UTF-8 text would be
+ * stored garbled: anything beyond ASCII is refused, pointing at the query parameter.
+ */
+function asciiHeader(headers: Headers, header: string, query: string): string | undefined {
+  const value = headers.get(header);
+  if (value === null) return undefined;
+  if (/[\u0080-\uffff]/.test(value)) {
+    throw new BadRequestError(
+      `${header} holds non-ASCII bytes; HTTP headers cannot carry UTF-8 text, so send it in the ` +
+        `${query} query parameter (percent-encoded UTF-8) instead`,
+      { detail: { header, use: query } },
+    );
   }
-  return n;
+  return value;
 }
 
 function pathFaceId(raw: string): string {
@@ -181,7 +223,7 @@ const notMatch: MiddlewareHandler<FessEnv> = async (c, next) => {
   await next();
 };
 
-function routes() {
+function routes(bodies: BodySchemas) {
   const list = createRoute({
     method: "get",
     path: "/faces",
@@ -190,8 +232,13 @@ function routes() {
     ...scoped("faces"),
     request: {
       query: z.object({
-        offset: z.string().optional().openapi({ description: "Default 0" }),
-        limit: z.string().optional().openapi({ description: `1..${MAX_PAGE}, default 100` }),
+        offset: integerQuery({ min: 0, default: 0, description: "Faces to skip" }),
+        limit: integerQuery({
+          min: 1,
+          max: MAX_PAGE,
+          default: DEFAULT_PAGE,
+          description: "Page size",
+        }),
         include_encoding: flagParam("Include each face's 128-D encoding"),
       }),
     },
@@ -206,7 +253,9 @@ function routes() {
               total: z.number().int(),
               offset: z.number().int(),
               limit: z.number().int(),
-              next_offset: z.number().int().nullable(),
+              next_offset: z.number().int().nullable().openapi({
+                description: "offset of the next page (always past this one); null on the last",
+              }),
             }),
           },
         },
@@ -221,12 +270,16 @@ function routes() {
     ...scoped("faces"),
     request: {
       query: z.object({
-        threshold: z.string().optional().openapi({ description: "Cosine similarity, -1..1" }),
+        threshold: decimalQuery({
+          min: -1,
+          max: 1,
+          description: "Cosine similarity; a JSON body's threshold takes precedence",
+        }),
       }),
       body: {
         required: true,
         content: {
-          "application/json": jsonBody(MatchBodySchema),
+          "application/json": jsonBody(bodies.match),
           "image/jpeg": IMAGE_BODY,
           "image/png": PNG_BODY,
         },
@@ -276,14 +329,20 @@ function routes() {
       params: FaceIdParams,
       query: z.object({
         overwrite: flagParam("Replace an existing face"),
-        name: z.string().optional().openapi({ description: "Image enrolment: name" }),
-        authorized: flagParam("Image enrolment: authorised person"),
-        notes: z.string().optional().openapi({ description: "Image enrolment: notes" }),
+        name: z.string().optional().openapi({
+          description: "Image enrolment: name (or X-Face-Name, ASCII only); " +
+            "1-200 characters, no control characters",
+        }),
+        authorized: flagParam("Image enrolment: authorised person (or X-Face-Authorized)"),
+        notes: z.string().optional().openapi({
+          description: "Image enrolment: notes (or X-Face-Notes, ASCII only); up to 2000 " +
+            "characters, tab and line breaks the only control characters",
+        }),
       }),
       body: {
         required: true,
         content: {
-          "application/json": jsonBody(EnrolBodySchema),
+          "application/json": jsonBody(bodies.enrol),
           "image/jpeg": IMAGE_BODY,
           "image/png": PNG_BODY,
         },
@@ -327,6 +386,7 @@ export function createFacesHandler(deps: FacesHandlerDeps): OpenAPIHono<FessEnv>
   const limit = deps.bodyLimitBytes ?? 10 * 1024 * 1024;
   const log = deps.logger.child({ component: "faces_api" });
   const { gallery } = deps;
+  const bodies = bodySchemas(gallery.dim);
 
   const requireEncoder = (): FaceImageEncoder => {
     if (!deps.faceEncoder) {
@@ -343,26 +403,18 @@ export function createFacesHandler(deps: FacesHandlerDeps): OpenAPIHono<FessEnv>
     throw new UnsupportedMediaTypeError(type, ACCEPTED);
   };
 
-  const thresholdParam = (url: URL): number | undefined => {
-    const raw = url.searchParams.get("threshold");
-    if (raw === null || raw === "") return undefined;
-    const t = Number(raw);
-    if (!Number.isFinite(t) || t < -1 || t > 1) {
-      throw new BadRequestError("threshold must be a number in [-1, 1]");
-    }
-    return t;
-  };
-
-  async function list(url: URL) {
-    const offset = intParam(url, "offset", 0, Number.MAX_SAFE_INTEGER);
-    const pageSize = intParam(url, "limit", 100, MAX_PAGE);
+  async function list(query: { offset?: number; limit?: number }, url: URL) {
+    const offset = query.offset ?? 0;
+    const pageSize = query.limit ?? DEFAULT_PAGE;
     const withEncoding = flag(url.searchParams.get("include_encoding"), "include_encoding") ??
       false;
     const { items, total } = gallery.list({ offset, limit: pageSize });
     const encodings = withEncoding
       ? await Promise.all(items.map((r) => gallery.getEncoding(r.faceId)))
       : [];
-    const next = offset + items.length < total ? offset + items.length : null;
+    // Strictly past this page, so a client paging until null always ends.
+    const end = offset + items.length;
+    const next = items.length > 0 && end < total ? end : null;
     return {
       items: items.map((r, i) => recordJson(r, encodings[i])),
       total,
@@ -372,6 +424,23 @@ export function createFacesHandler(deps: FacesHandlerDeps): OpenAPIHono<FessEnv>
     };
   }
 
+  /** Image enrolment's metadata from the query or `X-Face-*` headers, validated (422). */
+  const imageMetadata = (req: Request, url: URL) => {
+    const q = url.searchParams, h = req.headers;
+    const metadata = {
+      name: q.get("name") ?? asciiHeader(h, "X-Face-Name", "name"),
+      notes: q.get("notes") ?? asciiHeader(h, "X-Face-Notes", "notes"),
+      authorized: flag(q.get("authorized") ?? h.get("x-face-authorized"), "authorized"),
+    };
+    const parsed = EnrolMetadataSchema.safeParse(metadata);
+    if (!parsed.success) {
+      throw new ValidationError("metadata failed validation", {
+        detail: { issues: formatIssues(parsed.error.issues) },
+      });
+    }
+    return parsed.data;
+  };
+
   async function enrol(req: Request, url: URL, faceId: string) {
     const overwrite = flag(url.searchParams.get("overwrite"), "overwrite") ?? false;
     const kind = bodyKind(req);
@@ -379,8 +448,8 @@ export function createFacesHandler(deps: FacesHandlerDeps): OpenAPIHono<FessEnv>
     let metadata: unknown;
     let detected: EncodedFace | undefined;
     if (kind === "json") {
-      const body = await readJson(req, EnrolBodySchema, limit);
-      encoding = encodingValues(body.encoding);
+      const body = await readJson(req, bodies.enrol, limit);
+      encoding = encodingValues(body.encoding, gallery.dim);
       metadata = body.metadata ?? {};
     } else {
       // Refuse a duplicate before spending model time on the image.
@@ -388,12 +457,8 @@ export function createFacesHandler(deps: FacesHandlerDeps): OpenAPIHono<FessEnv>
         throw new ConflictError(`face ${faceId} already exists; use overwrite=true to replace it`);
       }
       const encoder = requireEncoder();
+      metadata = imageMetadata(req, url);
       const bytes = await readBodyBytes(req, limit);
-      const q = url.searchParams, h = req.headers;
-      const name = q.get("name") ?? h.get("x-face-name") ?? undefined;
-      const notes = q.get("notes") ?? h.get("x-face-notes") ?? undefined;
-      const authorized = flag(q.get("authorized") ?? h.get("x-face-authorized"), "authorized");
-      metadata = { name, notes, authorized };
       const faces = await encoder.encodeImage(bytes, { expect: kind });
       if (faces.length !== 1) {
         throw new ValidationError(
@@ -423,14 +488,14 @@ export function createFacesHandler(deps: FacesHandlerDeps): OpenAPIHono<FessEnv>
     };
   }
 
-  async function match(req: Request, url: URL) {
+  async function match(req: Request, query: { threshold?: number }) {
     const kind = bodyKind(req);
     if (kind === "json") {
-      const body = await readJson(req, MatchBodySchema, limit);
-      const threshold = body.threshold ?? thresholdParam(url);
-      return matchJson(gallery.match(encodingValues(body.encoding), { threshold }));
+      const body = await readJson(req, bodies.match, limit);
+      const threshold = body.threshold ?? query.threshold;
+      return matchJson(gallery.match(encodingValues(body.encoding, gallery.dim), { threshold }));
     }
-    const threshold = thresholdParam(url);
+    const { threshold } = query;
     const encoder = requireEncoder();
     const faces = await encoder.encodeImage(await readBodyBytes(req, limit), { expect: kind });
     const results = faces.map((f) => ({
@@ -440,11 +505,11 @@ export function createFacesHandler(deps: FacesHandlerDeps): OpenAPIHono<FessEnv>
     return { faces: results, count: results.length, threshold: threshold ?? gallery.threshold };
   }
 
-  const r = routes();
+  const r = routes(bodies);
   const url = (req: Request) => new URL(req.url);
   return createRoutes()
-    .openapi(r.list, async (c) => c.json(await list(url(c.req.raw)), 200))
-    .openapi(r.match, async (c) => c.json(await match(c.req.raw, url(c.req.raw)), 200))
+    .openapi(r.list, async (c) => c.json(await list(c.req.valid("query"), url(c.req.raw)), 200))
+    .openapi(r.match, async (c) => c.json(await match(c.req.raw, c.req.valid("query")), 200))
     .openapi(r.get, async (c) => {
       const faceId = pathFaceId(c.req.valid("param").face_id);
       const record = gallery.get(faceId);

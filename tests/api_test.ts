@@ -308,3 +308,102 @@ Deno.test("CORS is off by default and answers preflights for listed origins", as
   const other = await on(req("/open", { headers: { origin: "https://evil.example" } }));
   assert.equal(other.headers.get("access-control-allow-origin"), null);
 });
+
+Deno.test("a 401 says what is wrong with the credentials sent", async () => {
+  const { router } = setup();
+  const post = async (headers: HeadersInit, path = "/echo") => {
+    const res = await router(req(path, { method: "POST", headers, body: "hi" }));
+    const body = await res.json();
+    return { status: res.status, body, challenge: res.headers.get("www-authenticate") };
+  };
+  const twice = new Headers();
+  twice.append("authorization", `Bearer ${KEY}`);
+  twice.append("authorization", `Bearer ${KEY}`);
+  const refused: [string, HeadersInit, RegExp][] = [
+    ["no credentials", {}, /^an API key is required \(Authorization: Bearer or X-API-Key\)$/],
+    [
+      "another scheme",
+      { authorization: `Token ${KEY}` },
+      /unsupported Authorization scheme "Token" \(expected Bearer\)/,
+    ],
+    ["Basic", { authorization: "Basic dXNlcjpwYXNz" }, /unsupported Authorization scheme "Basic"/],
+    ["extra words", { authorization: `Bearer ${KEY} extra` }, /malformed bearer token/],
+    ["no token", { authorization: "Bearer" }, /has no bearer token/],
+    ["two headers", twice, /several bearer credentials \(sent twice\?\)/],
+    ["mixed schemes", { authorization: `Basic abc, Bearer ${KEY}` }, /several credentials/],
+    [
+      "keys that disagree",
+      { authorization: `Bearer ${KEY}`, "x-api-key": "other-key-0123456789" },
+      /conflicting credentials: Authorization: Bearer and X-API-Key carry different keys/,
+    ],
+    ["empty X-API-Key", { "x-api-key": " " }, /X-API-Key header is empty/],
+    ["unknown key", { authorization: "Bearer wrong-key-0123456789" }, /^the API key is not valid$/],
+  ];
+  for (const [what, headers, reason] of refused) {
+    const res = await post(headers);
+    assert.equal(res.status, 401, what);
+    assert.equal(res.body.code, "unauthorized", what);
+    assert.match(res.body.error, reason, what);
+    assert.equal(res.challenge, 'Bearer realm="fess"', what);
+  }
+  // The same key in both headers, and a proxy's Basic credentials next to X-API-Key, pass.
+  assert.equal((await post({ authorization: `Bearer ${KEY}`, "x-api-key": KEY })).status, 200);
+  assert.equal((await post({ authorization: `bearer  ${KEY} ` })).status, 200);
+  assert.equal((await post({ authorization: "Basic dXNlcjpwYXNz", "x-api-key": KEY })).status, 200);
+  // Open routes ignore other schemes, but a broken bearer credential is refused like a bad key.
+  assert.equal((await post({ authorization: "Basic dXNlcjpwYXNz" }, "/open")).status, 200);
+  const broken = await post({ authorization: `Bearer ${KEY} extra` }, "/open");
+  assert.equal(broken.status, 401);
+  assert.match(broken.body.error, /malformed bearer token/);
+});
+
+/** Sends a GET for `target` as written (no URL normalisation); returns status, Allow and body. */
+async function rawGet(port: number, target: string) {
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+  const request = `GET ${target} HTTP/1.1\r\nHost: fess.test\r\nConnection: close\r\n\r\n`;
+  await conn.write(new TextEncoder().encode(request));
+  const text = await new Response(conn.readable).text();
+  const [head = "", body = ""] = text.split("\r\n\r\n", 2);
+  const status = Number(/^HTTP\/1\.1 (\d{3})/.exec(head)?.[1]);
+  const allow = /^allow: (.*)$/im.exec(head)?.[1] ?? null;
+  return { status, allow, body };
+}
+
+Deno.test("a path with dot segments gets 400 with the reason, not a 405 for another path", async () => {
+  const { router } = setup([]);
+  const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} }, router);
+  try {
+    const port = server.addr.port;
+    // GET /x/../echo normalises to /echo, which takes POST only: the old answer was 405.
+    for (
+      const target of [
+        "/x/../echo",
+        "/open/../open",
+        "/./open",
+        "/open/.",
+        "/open/x/..",
+        "/x/%2e%2E/echo",
+        "/x/.%2e/open",
+        "/x/%2E/open",
+      ]
+    ) {
+      const res = await rawGet(port, target);
+      assert.equal(res.status, 400, `${target}: ${res.body}`);
+      assert.equal(res.allow, null, target);
+      const body = JSON.parse(res.body);
+      assert.equal(body.code, "bad_request");
+      assert.match(body.error, /has a dot segment \("\." or "\.\."\); send the normalised path/);
+    }
+    // Dots that are not whole segments, and dot segments in the query, are ordinary.
+    for (const target of ["/open", "/open/...", "/open/.x", "/open/a..b", "/open?next=/../x"]) {
+      assert.equal((await rawGet(port, target)).status, 200, target);
+    }
+    assert.equal((await rawGet(port, "/nothing/../here")).status, 400);
+    const missing = await rawGet(port, "/nothing/here");
+    assert.equal(missing.status, 404);
+    const wrongMethod = await rawGet(port, "/echo");
+    assert.deepEqual([wrongMethod.status, wrongMethod.allow], [405, "POST"]);
+  } finally {
+    await server.shutdown();
+  }
+});

@@ -163,7 +163,7 @@ Deno.test("3000 distinct camera ids, then idle: /metrics shrinks back and no cam
   assert.deepEqual(seriesOf(text), seriesOf(start), "the same series as before any camera");
 });
 
-Deno.test("a new camera past server.max_cameras gets 429 naming the limit until one goes idle", async () => {
+Deno.test("a new camera past server.max_cameras gets 429 naming the limit, Retry-After when one can go idle", async () => {
   let t = T0;
   const records: Record<string, unknown>[] = [];
   const pipeline = createPipeline({
@@ -186,12 +186,22 @@ Deno.test("a new camera past server.max_cameras gets 429 naming the limit until 
     (err: unknown) =>
       err instanceof TooManyRequestsError && err.status === 429 &&
       /camera limit reached: 2 cameras are active \(server\.max_cameras\); camera c is refused/
-        .test(err.message),
+        .test(err.message) &&
+      // Idle means strictly more than 10 s of silence: 11 whole seconds from now.
+      err.retryAfterSeconds === 11 && /retry in 11 s/.test(err.message),
   );
   assert.equal(pipeline.cameras.get("c"), undefined, "the refused camera keeps no state");
   t += 5_000;
   await pipeline.process(input("a", t)); // known cameras are never refused
-  t += 6_000; // b idle for 11 s, a for 6 s
+  // b, silent for 5 s, is the first that can go: Retry-After counts down to it, not to a.
+  const retry = await pipeline.process(input("c", t)).then(
+    () => assert.fail("c was admitted"),
+    (err: TooManyRequestsError) => err.retryAfterSeconds!,
+  );
+  assert.equal(retry, 6);
+  t += (retry - 1) * 1000; // one second early: b has been silent for exactly 10 s
+  await assert.rejects(() => pipeline.process(input("c", t)), TooManyRequestsError);
+  t += 1000; // b idle for 11 s, a for 6 s: as Retry-After said
   const c = await pipeline.process(input("c", t));
   assert.equal(c.camera_id, "c");
   assert.equal(pipeline.cameras.get("b"), undefined, "the idle camera made room");

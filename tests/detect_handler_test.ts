@@ -272,6 +272,60 @@ Deno.test("bad input gets a 4xx with a reason and the server keeps serving", asy
   }
 });
 
+Deno.test("frame numbers and raw sizes are plain decimal digits; anything else is a 400 naming it", async () => {
+  const s = await serve();
+  try {
+    const [jpeg] = await vtestFramesJpeg([200]);
+    const post = (query: string, headers: Record<string, string> = {}, raw = false) =>
+      fetch(`${s.url}/detect/strict-cam?${query}`, {
+        method: "POST",
+        headers: { "content-type": raw ? "application/octet-stream" : "image/jpeg", ...headers },
+        body: raw ? new Uint8Array(4 * 4 * 3) : jpeg,
+      });
+    const refused: [string, Promise<Response>, string][] = [
+      ["frame_number", post("frame_number=0x10"), '"0x10"'],
+      ["frame_number", post("frame_number=1e3"), '"1e3"'],
+      ["frame_number", post("frame_number=0b101"), '"0b101"'],
+      ["frame_number", post("frame_number=%2B5"), '"+5"'],
+      ["frame_number", post("frame_number=+5"), '" 5"'], // "+" is a space in a query
+      ["frame_number", post("frame_number=%0A7"), '"\\n7"'],
+      ["frame_number", post("frame_number=%20"), '" "'],
+      ["frame_number", post("frame_number=7.0"), '"7.0"'],
+      ["frame_number", post("frame_number=9007199254740992"), '"9007199254740992"'],
+      ["width", post("width=0x300&height=576&pixel_format=rgb24", {}, true), '"0x300"'],
+      ["width", post("width=7.68e2&height=576&pixel_format=rgb24", {}, true), '"7.68e2"'],
+      ["width", post("width=%20768&height=576&pixel_format=rgb24", {}, true), '" 768"'],
+      ["height", post("width=4&height=0&pixel_format=rgb24", {}, true), '"0"'],
+      ["height", post("width=4&height=16385&pixel_format=rgb24", {}, true), '"16385"'],
+      ["X-Frame-Number", post("", { "x-frame-number": "0x10" }), '"0x10"'],
+      ["X-Frame-Number", post("", { "x-frame-number": "-3" }), '"-3"'],
+      [
+        "X-Frame-Width",
+        post("pixel_format=rgb24", { "x-frame-width": "1e1", "x-frame-height": "4" }, true),
+        '"1e1"',
+      ],
+    ];
+    for (const [name, pending, value] of refused) {
+      const res = await pending;
+      const body = await res.json();
+      assert.equal(res.status, 400, `${name}=${value}: ${JSON.stringify(body)}`);
+      assert.equal(body.code, "bad_request");
+      assert.ok(
+        body.error.includes(`${name}: expected a decimal integer in `) &&
+          body.error.includes(`got ${value}`),
+        `names ${name} and ${value}: ${body.error}`,
+      );
+    }
+    const text = await s.metrics.registry.metrics();
+    assert.doesNotMatch(text, /camera_id="strict-cam"/, "no refused frame reached the pipeline");
+    const ok = await post("frame_number=0016");
+    assert.equal(ok.status, 200);
+    assert.equal((await ok.json()).frame_number, 16);
+  } finally {
+    await s.close();
+  }
+});
+
 Deno.test("a still frame answers with the same keys as a detected one, empty where nothing ran", async () => {
   const s = await serve({ env: { FESS_MOTION__ENABLED: "true" } });
   try {
@@ -367,7 +421,7 @@ Deno.test("timestamps: RFC 3339 with an offset or epoch milliseconds near now; a
   }
 });
 
-Deno.test("a new camera past server.max_cameras gets 429 over HTTP with the reason", async () => {
+Deno.test("a new camera past server.max_cameras gets 429 over HTTP with the reason and Retry-After", async () => {
   const s = await serve({ env: { FESS_SERVER__MAX_CAMERAS: "1" } });
   try {
     const [jpeg] = await vtestFramesJpeg([200]);
@@ -385,7 +439,9 @@ Deno.test("a new camera past server.max_cameras gets 429 over HTTP with the reas
     assert.equal(refused.status, 429);
     assert.equal(body.code, "too_many_requests");
     assert.match(body.error, /camera limit reached: 1 cameras are active \(server\.max_cameras\)/);
-    assert.deepEqual(body.detail, { max_cameras: 1, idle_seconds: 60 });
+    assert.deepEqual(body.detail, { max_cameras: 1, idle_seconds: 60, retry_after_seconds: 61 });
+    // One clock for both frames: the only camera can be forgotten after more than 60 s.
+    assert.equal(refused.headers.get("retry-after"), "61");
     const again = await post("only-cam");
     await again.body?.cancel();
     assert.equal(again.status, 200, "the known camera is still served");

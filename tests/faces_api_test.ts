@@ -295,3 +295,200 @@ Deno.test("encodings never appear in logs, even for rejected requests", async ()
     "an encoding value was logged",
   );
 });
+
+Deno.test("paging numbers are plain decimal integers: limit 1..1000, offset from 0, 400 naming the value", async () => {
+  const { call } = await setup();
+  const refused: [string, string, string][] = [
+    ["limit=0", "limit", '"0"'],
+    ["limit=%20", "limit", '" "'],
+    ["limit=0x10", "limit", '"0x10"'],
+    ["limit=1e3", "limit", '"1e3"'],
+    ["limit=%2B5", "limit", '"+5"'],
+    ["limit=+5", "limit", '" 5"'],
+    ["limit=%0A7", "limit", '"\\n7"'],
+    ["limit=2.0", "limit", '"2.0"'],
+    ["limit=1001", "limit", '"1001"'],
+    ["offset=1e3", "offset", '"1e3"'],
+    ["offset=0b101", "offset", '"0b101"'],
+    ["offset=-1", "offset", '"-1"'],
+    ["offset=%201", "offset", '" 1"'],
+  ];
+  for (const [query, name, value] of refused) {
+    const res = await call("GET", `/faces?${query}`);
+    assert.equal(res.status, 400, `${query}: ${JSON.stringify(res.body)}`);
+    assert.equal(res.body.code, "bad_request");
+    assert.ok(res.body.error.includes(`${name}: expected a decimal integer`), res.body.error);
+    assert.ok(
+      res.body.error.includes(`got ${value}`),
+      `${query} names the value: ${res.body.error}`,
+    );
+    assert.equal(res.body.detail.issues[0].path, name);
+  }
+  const empty = await call("GET", "/faces?limit=&offset=");
+  assert.deepEqual([empty.status, empty.body.limit, empty.body.offset], [200, 100, 0], "defaults");
+});
+
+Deno.test("paging to next_offset visits every face once and ends with null", async () => {
+  const { call } = await setup();
+  for (let i = 0; i < 7; i++) await call("PUT", `/faces/p${i}`, { encoding: Array.from(vec(i)) });
+  for (const limit of [1, 3, 7, 1000]) {
+    const seen: string[] = [];
+    let offset: number | null = 0;
+    for (let pages = 0; offset !== null; pages++) {
+      assert.ok(pages < 10, `limit=${limit}: paging does not end`);
+      const page = await call("GET", `/faces?offset=${offset}&limit=${limit}`);
+      assert.equal(page.status, 200);
+      const next: number | null = page.body.next_offset;
+      assert.ok(next === null || next > offset, `next_offset ${next} after offset ${offset}`);
+      seen.push(...page.body.items.map((x: { face_id: string }) => x.face_id));
+      offset = next;
+    }
+    assert.deepEqual(seen, ["p0", "p1", "p2", "p3", "p4", "p5", "p6"], `limit=${limit}`);
+  }
+  const past = await call("GET", "/faces?offset=7");
+  assert.deepEqual([past.body.items, past.body.next_offset], [[], null]);
+  const far = await call("GET", "/faces?offset=9007199254740991");
+  assert.deepEqual([far.status, far.body.next_offset], [200, null]);
+});
+
+Deno.test("the match threshold query is a plain decimal in -1..1", async () => {
+  const { call } = await setup();
+  await call("PUT", "/faces/carol", { encoding: Array.from(vec(9)) });
+  const encoding = Array.from(vec(9));
+  for (const raw of ["%20", "0x1", "1e-1", "%2B0.5", ".5", "1.", "NaN", "Infinity", "2", "-1.5"]) {
+    const res = await call("POST", `/faces/match?threshold=${raw}`, { encoding });
+    assert.equal(res.status, 400, `${raw}: ${JSON.stringify(res.body)}`);
+    assert.match(res.body.error, /threshold: expected a decimal number in -1\.\.1/);
+    assert.ok(
+      res.body.error.includes(JSON.stringify(decodeURIComponent(raw))),
+      `names ${raw}: ${res.body.error}`,
+    );
+  }
+  for (const [raw, value] of [["0.25", 0.25], ["-1", -1], ["1", 1], ["0", 0]] as const) {
+    const res = await call("POST", `/faces/match?threshold=${raw}`, { encoding });
+    assert.equal(res.status, 200, raw);
+    assert.equal(res.body.threshold, value);
+  }
+  const image = await call("POST", "/faces/match?threshold=0x1", jpegWith(1), {
+    "content-type": "image/jpeg",
+  });
+  assert.equal(image.status, 400, "image matching reads the same query");
+});
+
+Deno.test("an encoding of the wrong size or type names the expected length", async () => {
+  const { call } = await setup();
+  const huge = await call("POST", "/faces/match", { encoding: new Array(65537).fill(0) });
+  assert.equal(huge.status, 422);
+  assert.deepEqual(huge.body.detail.issues, [{
+    path: "encoding",
+    message:
+      "expected 128 numbers or base64 of 512 bytes (128 little-endian float32), got an array of 65537 items",
+  }]);
+  for (const [encoding, got] of [[5, "a number"], [{}, "an object"], [null, "null"]] as const) {
+    const res = await call("PUT", "/faces/x", { encoding });
+    assert.equal(res.status, 422);
+    assert.match(res.body.detail.issues[0].message, new RegExp(`expected 128 numbers.*got ${got}`));
+  }
+  const missing = await call("POST", "/faces/match", {});
+  assert.match(missing.body.detail.issues[0].message, /expected 128 numbers.*got nothing/);
+  const shortB64 = await call("POST", "/faces/match", { encoding: btoa("abcdefgh") });
+  assert.equal(shortB64.status, 422);
+  assert.match(
+    shortB64.body.error,
+    /expected base64 of 512 bytes \(128 little-endian float32\), got 8 bytes/,
+  );
+  const odd = await call("PUT", "/faces/x", { encoding: btoa("abc") });
+  assert.match(odd.body.error, /expected base64 of 512 bytes.*got 3 bytes/);
+  assert.equal((await call("GET", "/faces/x")).status, 404);
+});
+
+Deno.test("names and notes refuse control characters and unpaired surrogates with 422", async () => {
+  const { call } = await setup();
+  const encoding = Array.from(vec(1));
+  const refused: [Record<string, unknown>, string, RegExp][] = [
+    [{ name: "a\u0000\u001b[2J" }, "metadata.name", /control character U\+0000 at index 1/],
+    [{ name: "a\u001b[2J" }, "metadata.name", /control character U\+001B at index 1/],
+    [{ name: "Ann\nBob" }, "metadata.name", /control character U\+000A at index 3/],
+    [{ name: "tab\there" }, "metadata.name", /control character U\+0009/],
+    [{ name: "x\u0085y" }, "metadata.name", /control character U\+0085/], // C1 (NEL)
+    [{ name: "del\u007f" }, "metadata.name", /control character U\+007F/],
+    [{ name: "\udc00bad" }, "metadata.name", /unpaired UTF-16 surrogate U\+DC00 at index 0/],
+    [{ notes: "\ud800" }, "metadata.notes", /unpaired UTF-16 surrogate U\+D800 at index 0/],
+    [{ notes: "ok\u0007bell" }, "metadata.notes", /control character U\+0007 at index 2/],
+    [{ notes: "x\u009bJ" }, "metadata.notes", /control character U\+009B/],
+  ];
+  for (const [metadata, path, reason] of refused) {
+    const res = await call("PUT", "/faces/m", { encoding, metadata });
+    const what = JSON.stringify(metadata);
+    assert.equal(res.status, 422, `${what}: ${JSON.stringify(res.body)}`);
+    assert.equal(res.body.code, "validation_failed");
+    assert.equal(res.body.detail.issues[0].path, path, what);
+    assert.match(res.body.detail.issues[0].message, reason, what);
+  }
+  assert.equal((await call("GET", "/faces/m")).status, 404, "nothing was stored");
+  const ok = await call("PUT", "/faces/m", {
+    encoding,
+    metadata: { name: "  Zoë 🙂 Ñandú  ", notes: "line one\r\nline two\tindented" },
+  });
+  assert.equal(ok.status, 201);
+  assert.deepEqual(ok.body.metadata, {
+    name: "Zoë 🙂 Ñandú",
+    authorized: false,
+    notes: "line one\r\nline two\tindented",
+  });
+  const viaQuery = await call("PUT", "/faces/q?name=a%1B%5B2J", jpegWith(1), {
+    "content-type": "image/jpeg",
+  });
+  assert.equal(viaQuery.status, 422);
+  assert.deepEqual(viaQuery.body.detail.issues.map((i: { path: string }) => i.path), ["name"]);
+  assert.equal((await call("GET", "/faces/q")).status, 404);
+});
+
+Deno.test("X-Face-* headers must be ASCII: UTF-8 bytes get 400 pointing at the query parameter", async () => {
+  const { call, router } = await setup();
+  // What a server sees for UTF-8 "Zoë 🙂": each byte as one Latin-1 character.
+  const latin1 = String.fromCharCode(...new TextEncoder().encode("Zoë 🙂"));
+  for (const header of ["x-face-name", "x-face-notes"]) {
+    const res = await call("PUT", "/faces/carol", jpegWith(1), {
+      "content-type": "image/jpeg",
+      [header]: latin1,
+    });
+    assert.equal(res.status, 400, header);
+    assert.match(res.body.error, /holds non-ASCII bytes/);
+    const query = header === "x-face-name" ? "name" : "notes";
+    assert.ok(res.body.error.includes(`in the ${query} query parameter`), res.body.error);
+  }
+  assert.equal((await call("GET", "/faces/carol")).status, 404, "nothing was stored");
+  const ok = await call("PUT", `/faces/carol?name=${encodeURIComponent("Zoë 🙂")}`, jpegWith(1), {
+    "content-type": "image/jpeg",
+    "x-face-notes": "plain ascii",
+  });
+  assert.equal(ok.status, 201);
+  assert.deepEqual(ok.body.metadata, { name: "Zoë 🙂", authorized: false, notes: "plain ascii" });
+
+  // The same through a real listener: raw UTF-8 bytes in the header line.
+  const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} }, router);
+  try {
+    const body = jpegWith(1);
+    const head = `PUT /faces/dave HTTP/1.1\r\nHost: x\r\nX-API-Key: test-key\r\n` +
+      `Content-Type: image/jpeg\r\nX-Face-Name: Zoë 🙂\r\nContent-Length: ${body.length}\r\n` +
+      `Connection: close\r\n\r\n`;
+    const response = await rawExchange(server.addr.port, [new TextEncoder().encode(head), body]);
+    assert.match(response, /^HTTP\/1\.1 400 /);
+    assert.match(response, /X-Face-Name holds non-ASCII bytes/);
+  } finally {
+    await server.shutdown();
+  }
+});
+
+/** Writes `chunks` on a new connection and reads the whole response (the server closes it). */
+async function rawExchange(port: number, chunks: Uint8Array[]): Promise<string> {
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+  try {
+    for (const c of chunks) await conn.write(c);
+    return await new Response(conn.readable).text();
+  } catch (err) {
+    conn.close();
+    throw err;
+  }
+}

@@ -10,6 +10,8 @@ type Operation = {
   responses: Record<string, unknown>;
   security?: unknown[];
   "x-scope"?: string;
+  parameters?: { name: string; schema: Record<string, unknown> }[];
+  requestBody?: { content: Record<string, { schema: Record<string, unknown> }> };
 };
 type Document = { openapi: string; paths: Record<string, Record<string, Operation>> };
 
@@ -74,6 +76,37 @@ Deno.test("GET /openapi.json is a valid OpenAPI 3.1 document listing every route
       "507" in doc.paths["/faces/{face_id}"]!.put!.responses,
       "a full gallery is documented",
     );
+    // Numeric query parameters are documented with the bounds their schemas enforce.
+    const param = (path: string, method: string, name: string) =>
+      doc.paths[path]![method]!.parameters!.find((p) => p.name === name)!.schema;
+    assert.deepEqual(param("/faces", "get", "limit"), {
+      type: "integer",
+      minimum: 1,
+      maximum: 1000,
+      default: 100,
+      description: "Page size",
+    });
+    assert.deepEqual(
+      [param("/faces", "get", "offset").type, param("/faces", "get", "offset").minimum],
+      ["integer", 0],
+    );
+    const threshold = param("/faces/match", "post", "threshold");
+    assert.deepEqual([threshold.type, threshold.minimum, threshold.maximum], ["number", -1, 1]);
+    const frameNumber = param("/detect/{camera_id}", "post", "frame_number");
+    assert.deepEqual(
+      [frameNumber.type, frameNumber.minimum, frameNumber.maximum],
+      ["integer", 0, Number.MAX_SAFE_INTEGER],
+    );
+    for (const side of ["width", "height"]) {
+      const s = param("/detect/{camera_id}", "post", side);
+      assert.deepEqual([s.type, s.minimum, s.maximum], ["integer", 1, 16384], side);
+    }
+    const encoding = (doc.paths["/faces/match"]!.post!.requestBody!.content["application/json"]!
+      .schema.properties as Record<string, { anyOf: Record<string, unknown>[] }>).encoding;
+    assert.deepEqual(
+      [encoding.anyOf[0]!.minItems, encoding.anyOf[0]!.maxItems, encoding.anyOf[0]!.items],
+      [128, 128, { type: "number" }],
+    );
   } finally {
     await t.close();
   }
@@ -95,6 +128,17 @@ Deno.test("GET /docs serves Swagger UI and its assets from node_modules, no CDN"
     const missing = await fetch(`${t.url}/docs/../../etc/passwd`);
     assert.equal(missing.status, 404);
     await missing.body?.cancel();
+    // Sent as is (fetch would normalise it): a dot segment is a 400, not a 405 for /openapi.json.
+    const conn = await Deno.connect({ hostname: "127.0.0.1", port: t.port });
+    await conn.write(
+      new TextEncoder().encode(
+        "GET /docs/../openapi.json HTTP/1.1\r\nHost: fess\r\nConnection: close\r\n\r\n",
+      ),
+    );
+    const raw = await new Response(conn.readable).text();
+    assert.match(raw, /^HTTP\/1\.1 400 /);
+    assert.doesNotMatch(raw, /^allow:/im);
+    assert.match(raw, /has a dot segment/);
   } finally {
     await t.close();
   }

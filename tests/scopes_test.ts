@@ -41,6 +41,11 @@ Deno.test("a detect key cannot read the gallery (403) or publish events; a faces
     assert.equal((await call("GET", "/faces", GALLERY)).status, 200);
     assert.equal((await call("POST", "/detect/cam-1", GALLERY, "", "image/jpeg")).status, 403);
     assert.equal((await call("GET", "/faces", "not-a-configured-key")).status, 401);
+
+    // A valid key under another scheme is not accepted, and the 401 says why.
+    const token = await fetch(`${t.url}/faces`, { headers: { authorization: `Token ${GALLERY}` } });
+    assert.equal(token.status, 401);
+    assert.match((await token.json()).error, /unsupported Authorization scheme "Token"/);
   } finally {
     await t.close();
   }

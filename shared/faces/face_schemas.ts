@@ -29,7 +29,11 @@ export const FaceIdSchema = z.string()
 /** A validated face id. */
 export type FaceId = z.infer<typeof FaceIdSchema>;
 
-/** What an operator records about an enrolled face. Unknown fields are rejected. */
+/**
+ * Metadata as stored and returned. Its text is not checked beyond length, so faces stored before
+ * {@link EnrolMetadataSchema} existed still load; new metadata goes through that schema.
+ * Unknown fields are rejected.
+ */
 export const FaceMetadataSchema = z.object({
   /** Display name. */
   name: z.string().trim().min(1).max(200).optional(),
@@ -37,6 +41,54 @@ export const FaceMetadataSchema = z.object({
   authorized: z.boolean().default(false),
   /** Free-form notes. */
   notes: z.string().max(2000).optional(),
+}).strict();
+
+/** Characters allowed below U+0020 in notes (tab, line feed, carriage return). */
+const NOTES_WHITESPACE = new Set([0x09, 0x0a, 0x0d]);
+
+/**
+ * Why `text` is not acceptable metadata text, or null: a C0 control (U+0000-U+001F, except
+ * those in `allowed`), DEL or a C1 control (U+007F-U+009F), or an unpaired UTF-16 surrogate
+ * (JSON can carry `"\ud800"`, which is no character and cannot be stored as UTF-8).
+ */
+function textProblem(text: string, allowed: ReadonlySet<number> = new Set()): string | null {
+  const hex = (c: number) => c.toString(16).toUpperCase().padStart(4, "0");
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if ((c < 0x20 && !allowed.has(c)) || (c >= 0x7f && c <= 0x9f)) {
+      return `control character U+${hex(c)} at index ${i} is not allowed`;
+    }
+    if (c >= 0xd800 && c <= 0xdfff) {
+      const next = text.charCodeAt(i + 1);
+      if (c <= 0xdbff && next >= 0xdc00 && next <= 0xdfff) {
+        i++; // a surrogate pair: one character outside the BMP
+        continue;
+      }
+      return `unpaired UTF-16 surrogate U+${hex(c)} at index ${i} is not valid Unicode`;
+    }
+  }
+  return null;
+}
+
+const checkedText = (schema: z.ZodString, allowed?: ReadonlySet<number>) =>
+  schema.superRefine((text, ctx) => {
+    const problem = textProblem(text, allowed);
+    if (problem) ctx.addIssue({ code: "custom", message: problem });
+  });
+
+/**
+ * Metadata a caller may enrol: {@link FaceMetadataSchema} whose text is valid Unicode without
+ * control characters. A name is one line (no control character at all, after trimming); notes
+ * may hold tabs and line breaks.
+ */
+export const EnrolMetadataSchema = FaceMetadataSchema.extend({
+  name: checkedText(z.string().trim().min(1).max(200)).optional().meta({
+    description: "Display name: 1-200 characters, no control characters",
+  }),
+  notes: checkedText(z.string().max(2000), NOTES_WHITESPACE).optional().meta({
+    description: "Free-form notes: up to 2000 characters; tab and line breaks are the only " +
+      "control characters allowed",
+  }),
 }).strict();
 
 /** Metadata of an enrolled face (after defaults). */

@@ -5,8 +5,9 @@
  *
  * Bounded two ways: a camera silent for `idleSeconds` is forgotten (its record and every
  * metric series labelled with its id), and at most `maxCameras` records exist at once: a new
- * camera id beyond that is refused with 429 until one goes idle. Idle cameras are dropped when
- * a new camera arrives and before each metrics scrape ({@link CameraRegistry.prune}).
+ * camera id beyond that is refused with 429 until one goes idle, with `Retry-After` saying when
+ * the least recently seen camera would be idle. Idle cameras are dropped when a new camera
+ * arrives and before each metrics scrape ({@link CameraRegistry.prune}).
  *
  * To give a stage per-camera state, add a field to {@link CameraRecord} and initialise it in
  * {@link newCameraRecord}. The scene (tracker, identities, rules, mask) and the live-page
@@ -115,7 +116,8 @@ export interface CameraRegistry {
   /**
    * The record of `cameraId` with this frame noted (activity, `fess_fps`), created on the
    * camera's first frame.
-   * @throws TooManyRequestsError (429) for a new camera while `maxCameras` are active
+   * @throws TooManyRequestsError (429, with `retryAfterSeconds`) for a new camera while
+   * `maxCameras` are active
    */
   admit(cameraId: string): CameraRecord;
   /** The record of `cameraId`, if it has one. */
@@ -149,6 +151,15 @@ export function createCameraRegistry(options: CameraRegistryOptions): CameraRegi
     metrics.activeCameras.set(records.size);
     return dropped;
   };
+  // When the least recently seen camera could be dropped if it stays silent: the earliest a
+  // refused camera can be admitted. Whole seconds, at least 1 (Retry-After).
+  const secondsUntilFirstIdle = (t: number): number => {
+    let oldest = t;
+    for (const r of records.values()) oldest = Math.min(oldest, r.activity.lastSeenMs);
+    // dropIdle needs strictly more than idleMs of silence.
+    const waitMs = oldest + idleMs + 1 - t;
+    return Math.max(1, Math.ceil(waitMs / 1000));
+  };
   const removeSeries = async () => {
     const batch = [...forgotten];
     // The live set: a camera re-admitted meanwhile leaves it and keeps its series.
@@ -169,10 +180,19 @@ export function createCameraRegistry(options: CameraRegistryOptions): CameraRegi
         removeSeries().catch((err) => log.warn("idle camera series not removed", { error: err }));
       }
       if (records.size >= options.maxCameras) {
+        const retryAfter = secondsUntilFirstIdle(t);
         throw new TooManyRequestsError(
           `camera limit reached: ${options.maxCameras} cameras are active (server.max_cameras); ` +
-            `camera ${cameraId} is refused until one has been idle for ${options.idleSeconds} s`,
-          { detail: { max_cameras: options.maxCameras, idle_seconds: options.idleSeconds } },
+            `camera ${cameraId} is refused until one has been idle for ${options.idleSeconds} s; ` +
+            `retry in ${retryAfter} s`,
+          {
+            detail: {
+              max_cameras: options.maxCameras,
+              idle_seconds: options.idleSeconds,
+              retry_after_seconds: retryAfter,
+            },
+            retryAfterSeconds: retryAfter,
+          },
         );
       }
       const record = newCameraRecord(cameraId, t, options.build);

@@ -17,6 +17,7 @@ import { loadConfig } from "../shared/config.ts";
 import { createDetector } from "../shared/detector/detector.ts";
 import { createFrameDecoder } from "../shared/image/frame_decoder.ts";
 import { silentLogger } from "../shared/logger.ts";
+import { FessEventSchema } from "../shared/events.ts";
 import { createMetrics } from "../shared/metrics.ts";
 import { createPipeline } from "../shared/pipeline/pipeline.ts";
 import { modelsDir } from "../tests/support/media.ts";
@@ -55,13 +56,16 @@ const pipeline = createPipeline({
   settings,
   detector,
   publisher: {
-    publish: (event) =>
-      Promise.resolve({
-        event_id: (event as { event_id: string }).event_id,
-        event_type: (event as { event_type: "motion_detection" }).event_type,
+    publish: (input) => {
+      const event = FessEventSchema.parse(input);
+      return Promise.resolve({
+        event,
+        event_id: event.event_id,
+        event_type: event.event_type,
         topic: "bench",
         delivery: Promise.resolve({ status: "retained", topic: "bench" }),
-      }),
+      });
+    },
   },
   cache: null,
   recognizer: null,

@@ -24,7 +24,7 @@ import {
 } from "../shared/pipeline/frame_outcome.ts";
 import { parseFrameTimestamp } from "../shared/pipeline/frame_timestamp.ts";
 import type { Pipeline } from "../shared/pipeline/pipeline.ts";
-import { integerQuery, type QueryParam } from "./api.ts";
+import { integerQuery, type QueryParam } from "./query_params.ts";
 import { createRoutes, errorResponses, type FessEnv, scoped } from "./openapi.ts";
 
 /** Content types `POST /detect` accepts. */

@@ -34,7 +34,7 @@ import { EnrolMetadataSchema, FaceMetadataSchema } from "../shared/faces/face_sc
 import { formatIssues, mediaType, readBodyBytes, readJson } from "../shared/http.ts";
 import type { ImageFormat } from "../shared/image/decode.ts";
 import type { Logger } from "../shared/logger.ts";
-import { decimalQuery, integerQuery } from "./api.ts";
+import { decimalQuery, integerQuery } from "./query_params.ts";
 import { createRoutes, errorResponses, type FessEnv, scoped } from "./openapi.ts";
 
 /** Dependencies of {@link createFacesHandler}. */

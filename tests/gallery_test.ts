@@ -111,6 +111,9 @@ Deno.test("gallery rejects bad encodings, bad ids and bad metadata with 422", as
     /metadata/,
   );
   await bad({ faceId: "a", encoding: vec(1), metadata: { nmae: "typo" } as never }, /metadata/);
+  // Whoever calls enrol, not only the HTTP routes: no control characters, no lone surrogates.
+  await bad({ faceId: "a", encoding: vec(1), metadata: { name: "a\u001b[2J" } }, /metadata/);
+  await bad({ faceId: "a", encoding: vec(1), metadata: { notes: "\ud800" } }, /metadata/);
   assert.throws(() => g.match([1, 2, 3]), ValidationError);
   assert.equal(g.size, 0);
 });

@@ -32,6 +32,7 @@ import {
 import { createFaceIndex, type FaceIndex, type FaceIndexEntry } from "./face_index.ts";
 import {
   DEFAULT_FACE_DIM,
+  EnrolMetadataSchema,
   FaceIdSchema,
   type FaceMetadata,
   type FaceMetadataInput,
@@ -386,7 +387,8 @@ export function createFaceGallery(options: FaceGalleryOptions): FaceGallery {
     reload,
     async enrol(input) {
       const faceId = parseFaceId(input.faceId);
-      const parsed = FaceMetadataSchema.safeParse(input.metadata ?? {});
+      // New metadata meets the enrolment rules; stored faces load with the lenient schema.
+      const parsed = EnrolMetadataSchema.safeParse(input.metadata ?? {});
       if (!parsed.success) {
         throw new ValidationError("metadata failed validation", {
           detail: { issues: formatIssues(parsed.error.issues) },

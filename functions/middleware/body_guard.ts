@@ -2,9 +2,20 @@
  * The one place request bodies are bounded, in size and in time:
  *
  * - a declared `Content-Length` over `limitBytes` is refused with 413 before anything is read;
+ *   one that is not a non-negative integer (or a list of differing values) with 400. Repeated
+ *   equal values (`Content-Length: 5, 5`, legal per RFC 9110) count as one;
  * - the body stream is wrapped so a chunked body is cut with 413 once it passes the limit;
- * - the body must arrive within `readTimeoutMs` plus its size at `minBytesPerSecond`
- *   (a slow or stalled upload is cut with 408 and the connection closed).
+ * - the body must keep up `minBytesPerSecond`: while the reader waits for the client, after a
+ *   first `readTimeoutMs`, each second of waiting must have brought `minBytesPerSecond` more
+ *   bytes on average, and no single wait may pass `readTimeoutMs` without a byte (a stalled
+ *   or too slow upload is cut with 408 naming the rate and the bytes received; the response
+ *   closes the connection). Time the handler spends not reading is not counted: the client
+ *   cannot send into a full buffer;
+ * - a body that cannot be read because the client went away (or broke the framing) is the
+ *   client's fault: status 499 `client_closed_request`, never a 5xx;
+ * - a method that carries no body (GET, HEAD) or that the Fetch API forbids is never wrapped
+ *   into a new `Request` (which would throw): the first runs without a body, the second is
+ *   refused with 501 (the server refuses those before the app already).
  *
  * Nothing is read here: the handler (or its validator) reads when it needs the body, so a
  * request refused by auth never costs an upload. When the wrapped stream fails, the error is
@@ -14,7 +25,13 @@
  * @module
  */
 import type { MiddlewareHandler } from "hono";
-import { type FessError, PayloadTooLargeError, RequestTimeoutError } from "../../shared/errors.ts";
+import {
+  BadRequestError,
+  FessError,
+  PayloadTooLargeError,
+  RequestTimeoutError,
+} from "../../shared/errors.ts";
+import { checkMethod } from "../../shared/server/request_checks.ts";
 import type { FessEnv } from "../openapi.ts";
 
 /** Options of {@link bodyGuard}. */
@@ -24,23 +41,43 @@ export interface BodyGuardOptions {
   readonly minBytesPerSecond: number;
 }
 
+/**
+ * The declared body length: null when absent, a {@link BadRequestError} when the header is not
+ * one non-negative integer (repeated equal values count as one).
+ */
+export function parseContentLength(header: string | null): number | null | FessError {
+  if (header === null) return null;
+  const values = header.split(",").map((v) => v.trim());
+  const first = values[0]!;
+  if (!/^\d{1,15}$/.test(first) || values.some((v) => v !== first)) {
+    return new BadRequestError(
+      "invalid Content-Length header: expected one non-negative integer",
+      { detail: { header: "content-length", value: header.slice(0, 200) } },
+    );
+  }
+  return Number(first);
+}
+
 /** Creates the body guard middleware. */
 export function bodyGuard(options: BodyGuardOptions): MiddlewareHandler<FessEnv> {
   const { limitBytes, readTimeoutMs, minBytesPerSecond } = options;
   return async (c, next) => {
     const raw = c.req.raw;
-    if (raw.body === null) return await next();
-    const declared = raw.headers.get("content-length");
-    const length = declared === null ? null : Number(declared);
+    if (raw.body === null || raw.method === "GET" || raw.method === "HEAD") return await next();
+    const unsupported = checkMethod(raw.method);
+    if (unsupported) throw unsupported;
+    const length = parseContentLength(raw.headers.get("content-length"));
+    if (length instanceof FessError) throw length;
     if (length !== null && length > limitBytes) throw new PayloadTooLargeError(limitBytes);
-    const deadlineMs = Math.round(
-      readTimeoutMs + ((length ?? limitBytes) / minBytesPerSecond) * 1000,
-    );
 
     const source = raw.body.getReader();
     let controller!: ReadableStreamDefaultController<Uint8Array>;
     let received = 0;
+    // Time spent waiting for the client's bytes, and when the current wait began.
+    let waitedMs = 0;
+    let waitingSince = 0;
     let failed = false;
+    let timer: ReturnType<typeof setTimeout> | undefined;
     const fail = (err: FessError) => {
       if (failed) return;
       failed = true;
@@ -49,35 +86,63 @@ export function bodyGuard(options: BodyGuardOptions): MiddlewareHandler<FessEnv>
       controller.error(err);
       source.cancel(err).catch(() => {});
     };
-    const timer = setTimeout(() =>
-      fail(
-        new RequestTimeoutError(
-          `request body not received within ${deadlineMs} ms ` +
-            `(${received} of ${length ?? "unknown"} bytes arrived)`,
-          { detail: { deadline_ms: deadlineMs, received_bytes: received } },
-        ),
-      ), deadlineMs);
+    const detail = (waited: number) => ({
+      received_bytes: received,
+      expected_bytes: length,
+      waited_ms: Math.round(waited),
+      read_timeout_ms: readTimeoutMs,
+      min_bytes_per_second: minBytesPerSecond,
+    });
+    /** Arms the deadline of the wait that starts now. */
+    const startWaiting = () => {
+      waitingSince = performance.now();
+      // Waiting allowed in all: `readTimeoutMs`, plus what the bytes so far take at the rate.
+      const rateLeft = readTimeoutMs + (received / minBytesPerSecond) * 1000 - waitedMs;
+      // A wait (nearly) as long as `readTimeoutMs` reads best as a stall, whatever the rate.
+      const tooSlow = rateLeft < readTimeoutMs * 0.9;
+      timer = setTimeout(() => {
+        const waited = waitedMs + performance.now() - waitingSince;
+        const of = `${received} of ${length ?? "unknown"} bytes arrived`;
+        fail(
+          new RequestTimeoutError(
+            tooSlow
+              ? `request body too slow: ${of} in ${(waited / 1000).toFixed(1)} s, below the ` +
+                `minimum of ${minBytesPerSecond} bytes/s after the first ${readTimeoutMs} ms`
+              : `request body stalled: no bytes for ${readTimeoutMs} ms (${of})`,
+            { detail: detail(waited) },
+          ),
+        );
+      }, Math.max(0, Math.min(rateLeft, readTimeoutMs)));
+    };
     const stream = new ReadableStream<Uint8Array>({
       start(ctl) {
         controller = ctl;
       },
       async pull(ctl) {
+        startWaiting();
         try {
           const { done, value } = await source.read();
+          clearTimeout(timer);
+          waitedMs += performance.now() - waitingSince;
           if (failed) return;
           if (done) {
-            clearTimeout(timer);
             ctl.close();
             return;
           }
           received += value.byteLength;
           if (received > limitBytes) return fail(new PayloadTooLargeError(limitBytes));
           ctl.enqueue(value);
-        } catch (err) {
-          if (!failed) {
-            clearTimeout(timer);
-            ctl.error(err);
-          }
+        } catch {
+          clearTimeout(timer);
+          // The connection ended under the body: the client left or broke the framing.
+          fail(
+            new FessError(
+              499,
+              "client_closed_request",
+              "the connection closed before the request body was complete",
+              { detail: detail(waitedMs + performance.now() - waitingSince) },
+            ),
+          );
         }
       },
       cancel(reason) {

@@ -1,26 +1,43 @@
 /**
  * The public listener: accepts TCP connections and relays them to the HTTP server on a
  * loopback port, enforcing what `Deno.serve` (hyper) does not: a deadline for request
- * headers and an idle timeout for kept-alive connections. Deno.serve has no header or idle
- * timeout (denoland/deno#3515); a client sending its headers a byte at a time, or nothing at
- * all, would otherwise hold a connection forever.
+ * headers, a bound on their size, an idle timeout, and the end of a connection once a
+ * response said `Connection: close`. Deno.serve has no header or idle timeout
+ * (denoland/deno#3515), and after such a response it keeps waiting for the rest of an unread
+ * request body; a client sending its headers a byte at a time, a body it never finishes, or
+ * nothing at all, would otherwise hold a connection forever.
  *
  * - The first request's headers must be complete within `headerTimeoutMs` of the accept; a
  *   later request's within `headerTimeoutMs` of its first byte. Past it the client gets a 408
  *   in FESS's error shape and the connection is closed.
- * - Between requests a connection with no traffic either way for `idleTimeoutMs` is closed
- *   (responses that stay silent longer, e.g. a stream without heartbeats, are cut too).
+ * - A request head over 64 KiB gets 414 (its request line alone) or 431 in FESS's error shape
+ *   from the guard itself, and the connection is closed.
+ * - Any connection with no traffic either way for `idleTimeoutMs` is closed, whatever it is
+ *   doing: between requests, mid-body, or waiting for a response (an answer that takes longer,
+ *   or a stream without heartbeats, is cut too).
+ * - Once a response carrying `Connection: close` has been relayed in full, the connection
+ *   closes even if request body bytes were still due: the guard half-closes towards the
+ *   client, discards what it still sends for up to `min(lingerMs, headerTimeoutMs)` so the
+ *   response is not lost to a reset, then closes.
+ * - FESS switches no protocol: `Upgrade` and `CONNECT` requests are framed like any other,
+ *   with every deadline; the HTTP/2 prior-knowledge preface (`PRI * HTTP/2.0`, which the
+ *   server behind would otherwise serve as h2c) is held back and refused with an HTTP/2
+ *   `GOAWAY` (HTTP_1_1_REQUIRED) whose debug data is FESS's JSON error.
+ * - Answers of the guard itself (408, 414, 431) go out only after the responses to the
+ *   requests before them, so pipelined responses never interleave.
  * - Bodies are not timed here: the body guard middleware times them, answering 408 itself.
  *
- * Bytes are relayed as they arrive (no buffering, no added latency); the request framer
- * follows heads and bodies by counting. Shutdown: {@link ConnGuard.stopAccepting} closes the
+ * Bytes are relayed as they arrive (no buffering, no added latency; only the first 16 bytes
+ * of a connection that start like the HTTP/2 preface wait); the request and response framers
+ * follow heads and bodies by counting. Shutdown: {@link ConnGuard.stopAccepting} closes the
  * listener; connections end when the server behind closes them after their last response.
  *
  * @module
  */
-import { errorBody, RequestTimeoutError } from "../errors.ts";
+import { errorBody, FessError, RequestTimeoutError } from "../errors.ts";
 import type { Logger } from "../logger.ts";
 import { createRequestFramer } from "./request_framer.ts";
+import { createResponseFramer } from "./response_framer.ts";
 
 /** Options of {@link startConnGuard}. */
 export interface ConnGuardOptions {
@@ -33,6 +50,8 @@ export interface ConnGuardOptions {
   readonly upstream: () => { readonly hostname: string; readonly port: number };
   readonly headerTimeoutMs: number;
   readonly idleTimeoutMs: number;
+  /** Longest wait for a client to stop sending after its connection was closed. Default 2 s. */
+  readonly lingerMs?: number;
   readonly logger: Logger;
 }
 
@@ -50,21 +69,56 @@ export interface ConnGuard {
   readonly finished: Promise<void>;
 }
 
+/** Largest request head the guard passes on. */
+const MAX_HEAD_BYTES = 64 * 1024;
 const encoder = new TextEncoder();
+const PREFACE = encoder.encode("PRI * HTTP/2.0\r\n");
+const STATUS_TEXT: Record<number, string> = {
+  408: "Request Timeout",
+  414: "URI Too Long",
+  431: "Request Header Fields Too Large",
+};
 
-function timeoutResponse(ms: number): Uint8Array {
-  const body = JSON.stringify(
-    errorBody(new RequestTimeoutError(`request headers not received within ${ms} ms`)),
-  );
+/** An HTTP/1.1 error response in FESS's shape that closes the connection. */
+function errorBytes(err: FessError): Uint8Array {
+  const body = JSON.stringify(errorBody(err));
   return encoder.encode(
-    "HTTP/1.1 408 Request Timeout\r\ncontent-type: application/json; charset=utf-8\r\n" +
+    `HTTP/1.1 ${err.status} ${STATUS_TEXT[err.status] ?? "Error"}\r\n` +
+      "content-type: application/json; charset=utf-8\r\n" +
       `content-length: ${encoder.encode(body).byteLength}\r\nconnection: close\r\n\r\n${body}`,
   );
+}
+
+/**
+ * The HTTP/2 server preface (an empty SETTINGS frame) and a GOAWAY with HTTP_1_1_REQUIRED,
+ * carrying FESS's JSON error as debug data: what an h2 client understands as "use HTTP/1.1".
+ */
+function http2Refusal(): Uint8Array {
+  const debug = encoder.encode(JSON.stringify(errorBody(
+    new FessError(
+      505,
+      "http_version_not_supported",
+      "HTTP/2 is not served on this port; use HTTP/1.1",
+    ),
+  )));
+  const out = new Uint8Array(9 + 9 + 8 + debug.length);
+  const view = new DataView(out.buffer);
+  out[3] = 0x4; // SETTINGS, empty, stream 0
+  const length = 8 + debug.length;
+  out[9] = length >> 16;
+  out[10] = (length >> 8) & 0xff;
+  out[11] = length & 0xff;
+  out[12] = 0x7; // GOAWAY, stream 0
+  view.setUint32(18, 0); // last stream id
+  view.setUint32(22, 0xd); // HTTP_1_1_REQUIRED
+  out.set(debug, 26);
+  return out;
 }
 
 /** Starts listening and relaying. */
 export function startConnGuard(options: ConnGuardOptions): ConnGuard {
   const { headerTimeoutMs, idleTimeoutMs } = options;
+  const lingerMs = Math.min(options.lingerMs ?? 2000, headerTimeoutMs);
   const log = options.logger.child({ component: "listener" });
   const listener = Deno.listen({ hostname: options.hostname, port: options.port });
   const open = new Set<() => void>();
@@ -82,15 +136,28 @@ export function startConnGuard(options: ConnGuardOptions): ConnGuard {
     }
     client.setNoDelay(true);
     upstream.setNoDelay(true);
-    const framer = createRequestFramer();
+    const framer = createRequestFramer(MAX_HEAD_BYTES);
+    // Methods of the requests passed on and not answered yet, oldest first.
+    const pending: string[] = [];
+    const responses = createResponseFramer(() => pending.shift());
+    let forwarded = 0;
+    let answered = 0;
+    let onAnswered: (() => void) | undefined;
+    // How much of the HTTP/2 preface the connection has started with (-1: it is not h2).
+    let preface = 0;
     let closed = false;
+    let lingering = false;
+    let refusing = false;
+    let clientEnded = false;
     let headTimer: ReturnType<typeof setTimeout> | undefined;
     let idleTimer: ReturnType<typeof setTimeout> | undefined;
+    let lingerTimer: ReturnType<typeof setTimeout> | undefined;
     const close = () => {
       if (closed) return;
       closed = true;
       clearTimeout(headTimer);
       clearTimeout(idleTimer);
+      clearTimeout(lingerTimer);
       open.delete(close);
       for (const c of [client, upstream]) {
         try {
@@ -99,46 +166,129 @@ export function startConnGuard(options: ConnGuardOptions): ConnGuard {
           // already closed
         }
       }
+      onAnswered?.();
     };
     open.add(close);
-    const armIdle = () => {
+    /** Ends the connection without resetting a response the client may still be reading. */
+    const linger = () => {
+      if (closed || lingering) return;
+      lingering = true;
+      clearTimeout(headTimer);
       clearTimeout(idleTimer);
-      idleTimer = framer.state === "idle" ? setTimeout(close, idleTimeoutMs) : undefined;
-    };
-    const onHeadTimeout = async () => {
-      log.info("request headers too slow: connection closed", { timeout_ms: headerTimeoutMs });
       try {
-        await client.write(timeoutResponse(headerTimeoutMs));
+        upstream.close();
+      } catch {
+        // already closed
+      }
+      onAnswered?.();
+      if (clientEnded) return close();
+      client.closeWrite().catch(() => {});
+      lingerTimer = setTimeout(close, lingerMs);
+    };
+    const armIdle = () => {
+      if (closed || lingering) return;
+      clearTimeout(idleTimer);
+      idleTimer = setTimeout(() => {
+        if (framer.state !== "idle" || answered < forwarded) {
+          log.info("connection idle mid-request: closed", { idle_timeout_ms: idleTimeoutMs });
+        }
+        close();
+      }, idleTimeoutMs);
+    };
+    /** Answers the client itself after the responses still due, then ends the connection. */
+    const refuse = async (answer: Uint8Array, why: string, fields: Record<string, unknown>) => {
+      if (closed || lingering || refusing) return;
+      refusing = true;
+      clearTimeout(headTimer);
+      log.info(why, fields);
+      while (answered < forwarded && !closed && !lingering) {
+        await new Promise<void>((resolve) => (onAnswered = resolve));
+      }
+      if (closed || lingering) return;
+      try {
+        await writeAll(client, answer);
       } catch {
         // the client is gone already
       }
-      close();
+      linger();
     };
+    const onHeadTimeout = () =>
+      refuse(
+        errorBytes(
+          new RequestTimeoutError(`request headers not received within ${headerTimeoutMs} ms`),
+        ),
+        "request headers too slow: connection closed",
+        { timeout_ms: headerTimeoutMs },
+      );
     // The first request's headers are due from the accept: a silent connection is cut too.
     headTimer = setTimeout(onHeadTimeout, headerTimeoutMs);
+    armIdle();
 
     const up = async () => {
       const buf = new Uint8Array(64 * 1024);
       for (;;) {
         const n = await client.read(buf);
         if (n === null) {
-          await upstream.closeWrite().catch(() => {});
+          clientEnded = true;
+          if (lingering) return close();
+          if (!refusing) await upstream.closeWrite().catch(() => {});
           return;
         }
+        armIdle();
+        if (lingering || refusing) continue; // the connection is ending: discard
         const chunk = buf.subarray(0, n);
-        const { headStarted, headsCompleted } = framer.feed(chunk);
-        if (headStarted && headTimer === undefined) {
+        const fed = framer.feed(chunk);
+        // A connection that starts like the HTTP/2 preface is held back until it is clear it
+        // is not one: the server behind would serve it as h2c.
+        const held = preface;
+        if (preface >= 0) {
+          let j = 0;
+          while (j < n && preface < PREFACE.length && chunk[j] === PREFACE[preface]) {
+            j++;
+            preface++;
+          }
+          if (preface === PREFACE.length) {
+            void refuse(http2Refusal(), "HTTP/2 preface refused", {});
+            continue;
+          }
+          if (j < n) preface = -1;
+        }
+        if (fed.oversized) {
+          pending.push(...fed.methods);
+          forwarded += fed.methods.length;
+          await writeAll(upstream, chunk.subarray(0, fed.before));
+          const uri = fed.oversized === "request-line";
+          void refuse(
+            errorBytes(
+              uri
+                ? new FessError(414, "uri_too_long", `request line over ${MAX_HEAD_BYTES} bytes`, {
+                  detail: { limit_bytes: MAX_HEAD_BYTES },
+                })
+                : new FessError(
+                  431,
+                  "request_header_fields_too_large",
+                  `request headers over ${MAX_HEAD_BYTES} bytes`,
+                  { detail: { limit_bytes: MAX_HEAD_BYTES } },
+                ),
+            ),
+            uri ? "request line too long: refused" : "request headers too large: refused",
+            { limit_bytes: MAX_HEAD_BYTES },
+          );
+          continue;
+        }
+        if (fed.methods.length > 0) {
+          // A head that began in this chunk after the last one completed gets its own deadline.
+          clearTimeout(headTimer);
+          headTimer = framer.state === "head"
+            ? setTimeout(onHeadTimeout, headerTimeoutMs)
+            : undefined;
+        } else if (fed.headStarted && headTimer === undefined) {
           headTimer = setTimeout(onHeadTimeout, headerTimeoutMs);
         }
-        if (headsCompleted > 0 && framer.state !== "head") {
-          clearTimeout(headTimer);
-          headTimer = undefined;
-        }
-        if (framer.state === "tunnel") {
-          clearTimeout(headTimer);
-          headTimer = undefined;
-        }
-        armIdle();
+        pending.push(...fed.methods);
+        forwarded += fed.methods.length;
+        if (preface >= 0) continue;
+        if (held > 0) await writeAll(upstream, PREFACE.subarray(0, held));
         await writeAll(upstream, chunk);
       }
     };
@@ -148,12 +298,24 @@ export function startConnGuard(options: ConnGuardOptions): ConnGuard {
         const n = await upstream.read(buf);
         if (n === null) return;
         armIdle();
-        await writeAll(client, buf.subarray(0, n));
+        const chunk = buf.subarray(0, n);
+        const { completed, closeAt } = responses.feed(chunk);
+        answered += completed;
+        if (closeAt >= 0) {
+          await writeAll(client, chunk.subarray(0, closeAt));
+          linger();
+          return;
+        }
+        await writeAll(client, chunk);
+        if (completed > 0) onAnswered?.();
       }
     };
     // The server closing its side ends the connection; the client closing its side only
     // ends the upload (the response may still be on its way).
-    await Promise.allSettled([up().catch(close), down().catch(() => {}).finally(close)]);
+    await Promise.allSettled([
+      up().catch(close),
+      down().catch(() => {}).finally(() => lingering || close()),
+    ]);
     close();
   };
 

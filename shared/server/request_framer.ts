@@ -1,26 +1,38 @@
 /**
  * Follows the request framing of an HTTP/1.x byte stream from a client (request heads,
  * `Content-Length` and chunked bodies, pipelined requests) without buffering bodies, so the
- * connection guard knows when a request head is in progress, when one is complete and when
- * the connection sits between requests. It does not validate: the HTTP server behind the
- * guard parses and answers malformed requests itself.
+ * connection guard knows when a request head is in progress, when one is complete, which
+ * method it carries and when the connection sits between requests. It does not validate: the
+ * HTTP server behind the guard parses and answers malformed requests itself.
  *
  * Invariants: body bytes are skipped by count (no per-byte work); head bytes are kept only up
- * to `maxHeadBytes`, after which (like after an `Upgrade` or an HTTP/2 preface) the framer
- * stops tracking and reports `tunnel`.
+ * to `maxHeadBytes`: a longer head is reported as `oversized` and framing stops there (state
+ * `refused`), so the guard can answer 414/431 itself. `Upgrade` and `CONNECT` do not change the
+ * framing (FESS switches no protocol, so a request carrying them is an ordinary request). Only
+ * a malformed chunk size stops the tracking (state `lost`): the server refuses that request.
  *
  * @module
  */
 
 /** Where the stream is between two chunks. */
-export type FramerState = "idle" | "head" | "body" | "tunnel";
+export type FramerState = "idle" | "head" | "body" | "lost" | "refused";
 
 /** What one chunk did. */
 export interface FeedResult {
   /** A new request head began in this chunk. */
   readonly headStarted: boolean;
-  /** Request heads completed in this chunk. */
-  readonly headsCompleted: number;
+  /** The methods of the request heads completed in this chunk, in order. */
+  readonly methods: readonly string[];
+  /**
+   * The head in progress passed `maxHeadBytes`: `"request-line"` when its first line alone
+   * did. Nothing after this head is framed.
+   */
+  readonly oversized?: "request-line" | "head";
+  /**
+   * With `oversized`: how many bytes of this chunk come before the oversized head (the rest
+   * belongs to it).
+   */
+  readonly before?: number;
 }
 
 type Phase =
@@ -31,7 +43,11 @@ type Phase =
   | "chunk-data"
   | "chunk-data-end"
   | "trailer"
-  | "tunnel";
+  | "lost"
+  | "refused";
+
+const LF = 10;
+const CR = 13;
 
 /** Creates a framer for one connection. */
 export function createRequestFramer(maxHeadBytes = 64 * 1024): {
@@ -40,16 +56,18 @@ export function createRequestFramer(maxHeadBytes = 64 * 1024): {
 } {
   let phase: Phase = "idle";
   let head = "";
+  // The head's last two bytes: the head ends at LF LF or LF CR LF.
+  let prev1 = 0;
+  let prev2 = 0;
   let remaining = 0;
   let line = "";
 
-  const endOfHead = (text: string) => {
+  /** Parses a complete head; returns its method and sets the body framing. */
+  const endOfHead = (text: string): string => {
     const lines = text.split(/\r?\n/);
     const requestLine = lines[0] ?? "";
-    if (requestLine.startsWith("PRI * HTTP/2")) return "tunnel" as const;
     let length = 0;
     let chunked = false;
-    let upgrade = false;
     for (const l of lines.slice(1)) {
       const colon = l.indexOf(":");
       if (colon < 0) continue;
@@ -57,52 +75,66 @@ export function createRequestFramer(maxHeadBytes = 64 * 1024): {
       const value = l.slice(colon + 1).trim().toLowerCase();
       if (name === "content-length") length = Number.parseInt(value, 10) || 0;
       else if (name === "transfer-encoding") chunked = value.split(",").pop()?.trim() === "chunked";
-      else if (name === "upgrade") upgrade = true;
     }
-    if (upgrade || requestLine.startsWith("CONNECT ")) return "tunnel" as const;
-    if (chunked) return "chunk-size" as const;
-    remaining = length;
-    return length > 0 ? "body" as const : "idle" as const;
+    if (chunked) {
+      phase = "chunk-size";
+    } else {
+      remaining = length;
+      phase = length > 0 ? "body" : "idle";
+    }
+    return requestLine.split(" ", 1)[0] ?? "";
   };
 
   return {
     get state(): FramerState {
-      if (phase === "idle" || phase === "head" || phase === "tunnel") return phase;
+      if (phase === "idle" || phase === "head" || phase === "lost" || phase === "refused") {
+        return phase;
+      }
       return "body";
     },
     feed(chunk) {
       let headStarted = false;
-      let headsCompleted = 0;
+      let headAt = 0; // where the head in progress began in this chunk
+      const methods: string[] = [];
       let i = 0;
-      while (i < chunk.length && phase !== "tunnel") {
+      while (i < chunk.length && phase !== "lost" && phase !== "refused") {
         switch (phase) {
           case "idle": {
             const b = chunk[i]!;
-            i++;
             // Empty lines before a request line are allowed (RFC 9112 2.2).
-            if (b === 13 || b === 10) continue;
+            if (b === CR || b === LF) {
+              i++;
+              continue;
+            }
             phase = "head";
-            head = String.fromCharCode(b);
+            head = "";
+            prev1 = prev2 = 0;
             headStarted = true;
+            headAt = i;
             break;
           }
           case "head": {
             const start = i;
+            let complete = false;
             while (i < chunk.length) {
               const b = chunk[i++]!;
-              if (b !== 10) continue;
-              const text = head + latin1(chunk, start, i);
-              if (text.endsWith("\n\n") || text.endsWith("\n\r\n")) {
-                headsCompleted++;
-                phase = endOfHead(text);
-                head = "";
-                line = "";
-                break;
-              }
+              if (b === LF && (prev1 === LF || (prev1 === CR && prev2 === LF))) complete = true;
+              prev2 = prev1;
+              prev1 = b;
+              if (complete) break;
             }
-            if (phase === "head") {
-              head += latin1(chunk, start, i);
-              if (head.length > maxHeadBytes) phase = "tunnel";
+            if (head.length + (i - start) > maxHeadBytes) {
+              phase = "refused";
+              // The request line alone is too long when no line ends within the limit.
+              const text = head + latin1(chunk, start, start + maxHeadBytes - head.length);
+              const oversized = text.includes("\n") ? "head" : "request-line";
+              return { headStarted, methods, oversized, before: headAt };
+            }
+            head += latin1(chunk, start, i);
+            if (complete) {
+              methods.push(endOfHead(head));
+              head = "";
+              line = "";
             }
             break;
           }
@@ -116,7 +148,7 @@ export function createRequestFramer(maxHeadBytes = 64 * 1024): {
           case "chunk-size":
           case "trailer": {
             const b = chunk[i++]!;
-            if (b !== 10) {
+            if (b !== LF) {
               if (line.length < 1024) line += String.fromCharCode(b);
               break;
             }
@@ -128,7 +160,7 @@ export function createRequestFramer(maxHeadBytes = 64 * 1024): {
             }
             const size = Number.parseInt(text.split(";")[0]!.trim(), 16);
             if (!Number.isFinite(size) || size < 0) {
-              phase = "tunnel"; // malformed: the server will refuse it; stop tracking
+              phase = "lost"; // malformed: the server will refuse it; stop tracking
             } else if (size === 0) {
               phase = "trailer";
             } else {
@@ -150,17 +182,18 @@ export function createRequestFramer(maxHeadBytes = 64 * 1024): {
           case "chunk-data-end": {
             const b = chunk[i++]!;
             remaining--;
-            if (b === 10 || remaining === 0) phase = "chunk-size";
+            if (b === LF || remaining === 0) phase = "chunk-size";
             break;
           }
         }
       }
-      return { headStarted, headsCompleted };
+      return { headStarted, methods };
     },
   };
 }
 
-function latin1(bytes: Uint8Array, start: number, end: number): string {
+/** The bytes `[start, end)` as a latin1 string. */
+export function latin1(bytes: Uint8Array, start: number, end: number): string {
   let s = "";
   for (let i = start; i < end; i += 4096) {
     s += String.fromCharCode(...bytes.subarray(i, Math.min(end, i + 4096)));

@@ -8,11 +8,17 @@
  *    unread part of an in-flight request body unreadable;
  * 3. then close whatever is left. The caller flushes events afterwards.
  *
+ * Before the handler sees a request, its method and `Host` header are checked
+ * (`request_checks.ts`): a method FESS does not serve gets 501, a `Host` that is not a host
+ * and port gets 400, both in FESS's error shape with `Connection: close`, so nothing builds a
+ * `Request` or a route from them.
+ *
  * @module
  */
 import { errorResponse, InternalError } from "../errors.ts";
 import type { Logger } from "../logger.ts";
 import { type ConnGuard, startConnGuard } from "./conn_guard.ts";
+import { checkHost, checkMethod } from "./request_checks.ts";
 
 /** Options of {@link startServer}. */
 export interface ServerOptions {
@@ -44,6 +50,18 @@ export function startServer(options: ServerOptions): FessServer {
   let draining = false;
   let onIdle: (() => void) | undefined;
   const handler = async (req: Request): Promise<Response> => {
+    // Not `req.url`: Deno builds it from the Host header, and throws on some.
+    const refused = checkMethod(req.method) ?? checkHost(req.headers.get("host"));
+    if (refused) {
+      log.info("request refused", {
+        method: req.method,
+        status: refused.status,
+        reason: refused.message,
+      });
+      const res = errorResponse(refused);
+      res.headers.set("connection", "close");
+      return res;
+    }
     inflight++;
     try {
       const res = await options.handler(req);

@@ -1,0 +1,203 @@
+/**
+ * Follows the response framing of the HTTP/1.1 byte stream from the server back to a client
+ * (status heads, sized, chunked and bodiless responses, interim 1xx responses), so the
+ * connection guard knows when a response is complete and whether it asked to close the
+ * connection (`Connection: close`).
+ *
+ * Invariants: body bytes are skipped by count; heads are kept only up to `maxHeadBytes`. A
+ * response the framer cannot follow (a 101 or a 2xx to CONNECT switching protocols, a
+ * response delimited by the end of the connection, an oversized head or a malformed chunk
+ * size) stops the tracking: no later response is reported complete, and the connection ends
+ * when the server closes it or by the idle timeout.
+ *
+ * @module
+ */
+import { latin1 } from "./request_framer.ts";
+
+/** What one chunk of response bytes did. */
+export interface ResponseFeedResult {
+  /** Final (non-1xx) responses completed in this chunk. */
+  readonly completed: number;
+  /**
+   * When a response carrying `Connection: close` completed in this chunk: the offset just past
+   * it (bytes after it are not framed). Else -1.
+   */
+  readonly closeAt: number;
+}
+
+type Phase =
+  | "idle"
+  | "head"
+  | "body"
+  | "chunk-size"
+  | "chunk-data"
+  | "chunk-data-end"
+  | "trailer"
+  | "lost";
+
+const LF = 10;
+const CR = 13;
+
+/**
+ * Creates a response framer for one connection. `nextMethod` gives the method of the request
+ * a final response answers (requests are answered in order); a response to HEAD has no body.
+ */
+export function createResponseFramer(
+  nextMethod: () => string | undefined,
+  maxHeadBytes = 64 * 1024,
+): { feed(chunk: Uint8Array): ResponseFeedResult } {
+  let phase: Phase = "idle";
+  let head = "";
+  let prev1 = 0;
+  let prev2 = 0;
+  let remaining = 0;
+  let line = "";
+  let closing = false;
+
+  /** Parses a complete head; returns true when the response is complete with it. */
+  const endOfHead = (text: string): boolean => {
+    const lines = text.split(/\r?\n/);
+    const status = Number.parseInt((lines[0] ?? "").split(" ")[1] ?? "", 10);
+    if (status >= 100 && status < 200 && status !== 101) {
+      phase = "idle"; // interim: the final response follows
+      return false;
+    }
+    const method = nextMethod();
+    let length: number | undefined;
+    let chunked = false;
+    closing = false;
+    for (const l of lines.slice(1)) {
+      const colon = l.indexOf(":");
+      if (colon < 0) continue;
+      const name = l.slice(0, colon).trim().toLowerCase();
+      const value = l.slice(colon + 1).trim().toLowerCase();
+      if (name === "content-length") length = Number.parseInt(value, 10);
+      else if (name === "transfer-encoding") chunked = value.split(",").pop()?.trim() === "chunked";
+      else if (name === "connection") {
+        closing ||= value.split(",").some((t) => t.trim() === "close");
+      }
+    }
+    if (!Number.isFinite(status) || status === 101 || (method === "CONNECT" && status < 300)) {
+      phase = "lost";
+      return false;
+    }
+    if (method === "HEAD" || status === 204 || status === 304) {
+      phase = "idle";
+      return true;
+    }
+    if (chunked) {
+      phase = "chunk-size";
+      return false;
+    }
+    if (length === undefined || !Number.isFinite(length) || length < 0) {
+      phase = "lost"; // delimited by the end of the connection
+      return false;
+    }
+    remaining = length;
+    phase = length > 0 ? "body" : "idle";
+    return length === 0;
+  };
+
+  return {
+    feed(chunk) {
+      let completed = 0;
+      let i = 0;
+      const done = () => {
+        completed++;
+        return closing;
+      };
+      while (i < chunk.length && phase !== "lost") {
+        switch (phase) {
+          case "idle": {
+            const b = chunk[i]!;
+            if (b === CR || b === LF) {
+              i++;
+              continue;
+            }
+            phase = "head";
+            head = "";
+            prev1 = prev2 = 0;
+            break;
+          }
+          case "head": {
+            const start = i;
+            let complete = false;
+            while (i < chunk.length) {
+              const b = chunk[i++]!;
+              if (b === LF && (prev1 === LF || (prev1 === CR && prev2 === LF))) complete = true;
+              prev2 = prev1;
+              prev1 = b;
+              if (complete) break;
+            }
+            if (head.length + (i - start) > maxHeadBytes) {
+              phase = "lost";
+              break;
+            }
+            head += latin1(chunk, start, i);
+            if (complete) {
+              const text = head;
+              head = "";
+              line = "";
+              if (endOfHead(text) && done()) return { completed, closeAt: i };
+            }
+            break;
+          }
+          case "body": {
+            const n = Math.min(remaining, chunk.length - i);
+            i += n;
+            remaining -= n;
+            if (remaining === 0) {
+              phase = "idle";
+              if (done()) return { completed, closeAt: i };
+            }
+            break;
+          }
+          case "chunk-size":
+          case "trailer": {
+            const b = chunk[i++]!;
+            if (b !== LF) {
+              if (line.length < 1024) line += String.fromCharCode(b);
+              break;
+            }
+            const text = line.replace(/\r$/, "");
+            line = "";
+            if (phase === "trailer") {
+              if (text === "") {
+                phase = "idle";
+                if (done()) return { completed, closeAt: i };
+              }
+              break;
+            }
+            const size = Number.parseInt(text.split(";")[0]!.trim(), 16);
+            if (!Number.isFinite(size) || size < 0) {
+              phase = "lost";
+            } else if (size === 0) {
+              phase = "trailer";
+            } else {
+              remaining = size;
+              phase = "chunk-data";
+            }
+            break;
+          }
+          case "chunk-data": {
+            const n = Math.min(remaining, chunk.length - i);
+            i += n;
+            remaining -= n;
+            if (remaining === 0) {
+              phase = "chunk-data-end";
+              remaining = 2; // CRLF after the data
+            }
+            break;
+          }
+          case "chunk-data-end": {
+            const b = chunk[i++]!;
+            remaining--;
+            if (b === LF || remaining === 0) phase = "chunk-size";
+            break;
+          }
+        }
+      }
+      return { completed, closeAt: -1 };
+    },
+  };
+}

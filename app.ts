@@ -217,6 +217,7 @@ export async function createApp(deps: AppDeps): Promise<App> {
       logger,
       bodyLimitBytes: Math.min(limit, EVENTS_BODY_LIMIT_BYTES),
       timestampSkewSeconds: server.timestamp_skew_seconds,
+      snapshotBaseUrl: config.snapshots.base_url,
     }),
   );
   api.route("/", createSnapshotsHandler({ store: snapshots }));

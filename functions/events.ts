@@ -6,9 +6,10 @@
  * - `?wait=true`: waits for the outcome: 200 `{..., status: "delivered", partition, offset}`,
  *   202 `{..., status: "dead_lettered", reason}` when the broker refused it for good, or
  *   202 `{..., status: "pending"}` when it is still waiting (broker down) after the timeout.
- * - 422 with zod issues for an invalid event (unknown fields included, and a `timestamp` or
+ * - 422 with zod issues for an invalid event (unknown fields included, a `timestamp` or
  *   `captured_at` further than `server.timestamp_skew_seconds` from now, as `/detect` refuses
- *   frame times), 413 for a body over {@link EVENTS_BODY_LIMIT_BYTES} or an event over
+ *   frame times, and an alert `snapshot_url` other than this service's own for that alert),
+ *   413 for a body over {@link EVENTS_BODY_LIMIT_BYTES} or an event over
  *   `kafka.max_event_bytes` (with its size and the limit), 429 when the log is full, 415 for a
  *   non-JSON body, 503 when the log cannot be written or on shutdown.
  *
@@ -28,6 +29,7 @@ import { checkEvent, type EventIssue, FessEventSchema } from "../shared/events.t
 import type { DeliveryResult, Publisher } from "../shared/events/publisher.ts";
 import { mediaType, readJson } from "../shared/http.ts";
 import type { Logger } from "../shared/logger.ts";
+import { snapshotUrl } from "../shared/snapshots/snapshot_store.ts";
 import { createRoutes, errorResponses, type FessEnv, scoped } from "./openapi.ts";
 
 /** Dependencies of {@link createEventsHandler}. */
@@ -41,6 +43,11 @@ export interface EventsHandlerDeps {
    * (`server.timestamp_skew_seconds`, as for `/detect`). Default 86400.
    */
   readonly timestampSkewSeconds?: number;
+  /**
+   * `snapshots.base_url`: an alert's `snapshot_url` must be `{base}/snapshots/{event_id}`, the
+   * URL this service serves it at (the bare path when unset).
+   */
+  readonly snapshotBaseUrl?: string;
   /** Longest `?wait=true` waits before answering 202 `pending`. Default 30000 ms. */
   readonly waitTimeoutMs?: number;
 }
@@ -53,10 +60,31 @@ const JSON_TYPES = ["application/json"];
 /** The fields holding an event's own time. */
 const TIME_FIELDS = ["timestamp", "captured_at"] as const;
 
-/** The time fields of `body` further than `skewSeconds` from `nowMs`, as issues. */
-function timeIssues(body: unknown, nowMs: number, skewSeconds: number): EventIssue[] {
+/**
+ * What this service refuses at its edge beyond the event schemas, as issues: time fields further
+ * than `skewSeconds` from `nowMs`, and an alert's `snapshot_url` other than the one this
+ * service serves for that alert (readers send their API key to it).
+ */
+function edgeIssues(
+  body: unknown,
+  nowMs: number,
+  skewSeconds: number,
+  snapshotBaseUrl: string | undefined,
+): EventIssue[] {
   if (typeof body !== "object" || body === null) return [];
   const issues: EventIssue[] = [];
+  const { event_type: type, event_id: id, snapshot_url: url } = body as Record<string, unknown>;
+  if (type === "alert" && typeof id === "string" && typeof url === "string") {
+    const own = snapshotUrl(id, snapshotBaseUrl);
+    if (url !== own) {
+      issues.push({
+        path: "snapshot_url",
+        message: `snapshot_url must be this service's snapshot of the alert, ${
+          JSON.stringify(own.slice(0, 300))
+        } (snapshots.base_url), or null`,
+      });
+    }
+  }
   for (const field of TIME_FIELDS) {
     const value = Object.hasOwn(body, field) ? (body as Record<string, unknown>)[field] : null;
     if (typeof value !== "string") continue;
@@ -135,14 +163,14 @@ export function createEventsHandler(deps: EventsHandlerDeps): OpenAPIHono<FessEn
     if (Number(c.req.header("content-length") ?? 0) > limit) throw new PayloadTooLargeError(limit);
     // The publisher validates against the event schemas itself (422 listing every issue).
     const body = await readJson(c.req.raw, z.unknown(), limit);
-    const late = timeIssues(body, Date.now(), skewSeconds);
-    if (late.length > 0) {
+    const edge = edgeIssues(body, Date.now(), skewSeconds, deps.snapshotBaseUrl);
+    if (edge.length > 0) {
       const checked = checkEvent(body);
       const others = checked.ok
         ? []
-        : checked.issues.filter((i) => !late.some((l) => l.path === i.path));
+        : checked.issues.filter((i) => !edge.some((l) => l.path === i.path));
       throw new ValidationError("event failed validation", {
-        detail: { issues: [...late, ...others] },
+        detail: { issues: [...edge, ...others] },
       });
     }
     const receipt = await deps.publisher.publish(body); // throws 422 / 413 / 429 / 503

@@ -255,7 +255,14 @@ Deno.test("POST /events refuses event times outside the skew window, and foreign
     // Every problem is listed, not only the time.
     const both = await refused({ ...e, timestamp: old, severity: "apocalyptic" });
     assert.deepEqual(both.map((i) => i.path).sort(), ["severity", "timestamp"]);
-    for (const url of ["https://attacker.example/x", "javascript:alert(1)"]) {
+    for (
+      const url of [
+        "https://attacker.example/x",
+        "javascript:alert(1)",
+        // The right route on another host: readers would send it their API key.
+        `https://attacker.example/snapshots/${e.event_id}`,
+      ]
+    ) {
       const issues = await refused({ ...e, snapshot_url: url });
       assert.deepEqual(issues.map((i) => i.path), ["snapshot_url"], url);
     }
@@ -266,4 +273,28 @@ Deno.test("POST /events refuses event times outside the skew window, and foreign
     assert.equal(ok.status, 202);
     await ok.body?.cancel();
     assert.equal(publisher.queued, 1);
+  }));
+
+Deno.test("POST /events takes an alert's snapshot_url only as this service builds it from snapshots.base_url", () =>
+  withLog(async (publisher) => {
+    const base = "https://fess.example/cctv";
+    const handle = mountApi(
+      { bodyLimitBytes: 1 << 20 },
+      createEventsHandler({ publisher, logger: silentLogger, snapshotBaseUrl: base }),
+    );
+    const e = alertEvent();
+    const statusOf = async (url: (id: string) => string | null) => {
+      const id = crypto.randomUUID();
+      const res = await handle(post({ ...e, event_id: id, snapshot_url: url(id) }));
+      const body = await res.json();
+      return res.status === 422 ? body.detail.issues as { message: string }[] : res.status;
+    };
+    assert.equal(await statusOf((id) => `${base}/snapshots/${id}`), 202);
+    assert.equal(await statusOf(() => null), 202, "no snapshot is fine");
+    const bare = await statusOf((id) => `/snapshots/${id}`);
+    assert.ok(Array.isArray(bare) && bare.length === 1, JSON.stringify(bare));
+    assert.match(
+      bare[0]!.message,
+      /must be this service's snapshot of the alert, "https:\/\/fess\.example\/cctv\/snapshots\//,
+    );
   }));

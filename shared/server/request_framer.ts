@@ -14,6 +14,8 @@
  * @module
  */
 
+import { type ChunkedBody, createChunkedBody } from "./chunked_body.ts";
+
 /** Where the stream is between two chunks. */
 export type FramerState = "idle" | "head" | "body" | "lost" | "refused";
 
@@ -35,16 +37,7 @@ export interface FeedResult {
   readonly before?: number;
 }
 
-type Phase =
-  | "idle"
-  | "head"
-  | "body"
-  | "chunk-size"
-  | "chunk-data"
-  | "chunk-data-end"
-  | "trailer"
-  | "lost"
-  | "refused";
+type Phase = "idle" | "head" | "body" | "chunked" | "lost" | "refused";
 
 const LF = 10;
 const CR = 13;
@@ -60,7 +53,7 @@ export function createRequestFramer(maxHeadBytes = 64 * 1024): {
   let prev1 = 0;
   let prev2 = 0;
   let remaining = 0;
-  let line = "";
+  let body: ChunkedBody = createChunkedBody();
 
   /** Parses a complete head; returns its method and sets the body framing. */
   const endOfHead = (text: string): string => {
@@ -77,7 +70,8 @@ export function createRequestFramer(maxHeadBytes = 64 * 1024): {
       else if (name === "transfer-encoding") chunked = value.split(",").pop()?.trim() === "chunked";
     }
     if (chunked) {
-      phase = "chunk-size";
+      body = createChunkedBody();
+      phase = "chunked";
     } else {
       remaining = length;
       phase = length > 0 ? "body" : "idle";
@@ -134,7 +128,6 @@ export function createRequestFramer(maxHeadBytes = 64 * 1024): {
             if (complete) {
               methods.push(endOfHead(head));
               head = "";
-              line = "";
             }
             break;
           }
@@ -145,44 +138,10 @@ export function createRequestFramer(maxHeadBytes = 64 * 1024): {
             if (remaining === 0) phase = "idle";
             break;
           }
-          case "chunk-size":
-          case "trailer": {
-            const b = chunk[i++]!;
-            if (b !== LF) {
-              if (line.length < 1024) line += String.fromCharCode(b);
-              break;
-            }
-            const text = line.replace(/\r$/, "");
-            line = "";
-            if (phase === "trailer") {
-              if (text === "") phase = "idle";
-              break;
-            }
-            const size = Number.parseInt(text.split(";")[0]!.trim(), 16);
-            if (!Number.isFinite(size) || size < 0) {
-              phase = "lost"; // malformed: the server will refuse it; stop tracking
-            } else if (size === 0) {
-              phase = "trailer";
-            } else {
-              remaining = size;
-              phase = "chunk-data";
-            }
-            break;
-          }
-          case "chunk-data": {
-            const n = Math.min(remaining, chunk.length - i);
-            i += n;
-            remaining -= n;
-            if (remaining === 0) {
-              phase = "chunk-data-end";
-              remaining = 2; // CRLF after the data
-            }
-            break;
-          }
-          case "chunk-data-end": {
-            const b = chunk[i++]!;
-            remaining--;
-            if (b === LF || remaining === 0) phase = "chunk-size";
+          case "chunked": {
+            i = body.feed(chunk, i);
+            // A malformed chunk size: the server refuses it; stop tracking.
+            if (body.state !== "open") phase = body.state === "done" ? "idle" : "lost";
             break;
           }
         }

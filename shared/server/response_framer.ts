@@ -12,6 +12,7 @@
  *
  * @module
  */
+import { type ChunkedBody, createChunkedBody } from "./chunked_body.ts";
 import { latin1 } from "./request_framer.ts";
 
 /** What one chunk of response bytes did. */
@@ -25,15 +26,7 @@ export interface ResponseFeedResult {
   readonly closeAt: number;
 }
 
-type Phase =
-  | "idle"
-  | "head"
-  | "body"
-  | "chunk-size"
-  | "chunk-data"
-  | "chunk-data-end"
-  | "trailer"
-  | "lost";
+type Phase = "idle" | "head" | "body" | "chunked" | "lost";
 
 const LF = 10;
 const CR = 13;
@@ -51,7 +44,7 @@ export function createResponseFramer(
   let prev1 = 0;
   let prev2 = 0;
   let remaining = 0;
-  let line = "";
+  let body: ChunkedBody = createChunkedBody();
   let closing = false;
 
   /** Parses a complete head; returns true when the response is complete with it. */
@@ -86,7 +79,8 @@ export function createResponseFramer(
       return true;
     }
     if (chunked) {
-      phase = "chunk-size";
+      body = createChunkedBody();
+      phase = "chunked";
       return false;
     }
     if (length === undefined || !Number.isFinite(length) || length < 0) {
@@ -137,7 +131,6 @@ export function createResponseFramer(
             if (complete) {
               const text = head;
               head = "";
-              line = "";
               if (endOfHead(text) && done()) return { completed, closeAt: i };
             }
             break;
@@ -152,47 +145,13 @@ export function createResponseFramer(
             }
             break;
           }
-          case "chunk-size":
-          case "trailer": {
-            const b = chunk[i++]!;
-            if (b !== LF) {
-              if (line.length < 1024) line += String.fromCharCode(b);
-              break;
+          case "chunked": {
+            i = body.feed(chunk, i);
+            if (body.state === "lost") phase = "lost";
+            else if (body.state === "done") {
+              phase = "idle";
+              if (done()) return { completed, closeAt: i };
             }
-            const text = line.replace(/\r$/, "");
-            line = "";
-            if (phase === "trailer") {
-              if (text === "") {
-                phase = "idle";
-                if (done()) return { completed, closeAt: i };
-              }
-              break;
-            }
-            const size = Number.parseInt(text.split(";")[0]!.trim(), 16);
-            if (!Number.isFinite(size) || size < 0) {
-              phase = "lost";
-            } else if (size === 0) {
-              phase = "trailer";
-            } else {
-              remaining = size;
-              phase = "chunk-data";
-            }
-            break;
-          }
-          case "chunk-data": {
-            const n = Math.min(remaining, chunk.length - i);
-            i += n;
-            remaining -= n;
-            if (remaining === 0) {
-              phase = "chunk-data-end";
-              remaining = 2; // CRLF after the data
-            }
-            break;
-          }
-          case "chunk-data-end": {
-            const b = chunk[i++]!;
-            remaining--;
-            if (b === LF || remaining === 0) phase = "chunk-size";
             break;
           }
         }

@@ -29,6 +29,17 @@ Deno.test("a chunked body ends after its last chunk and trailers, however the by
   assert.deepEqual(follow(bare, 4), { state: "done", end: bare.indexOf("NEXT") });
 });
 
+Deno.test("a chunk size is read as a server reads it, however many zeros lead it", () => {
+  // A framer that cut the line short would read 0 here and take the data for trailers, then
+  // for a request head of its own: the relay and the server would disagree on framing.
+  const data = "\r\n".repeat(30);
+  const message = `${"0".repeat(1100)}3c;x=${"y".repeat(2000)}\r\n${data}\r\n0\r\n\r\n`;
+  for (const step of [1, 5, 4096]) {
+    assert.deepEqual(follow(message + "NEXT", step), { state: "done", end: message.length });
+  }
+  assert.equal(follow(`${"f".repeat(14)}\r\n`, 3).state, "lost", "a size no server accepts");
+});
+
 Deno.test("a chunk size that is not hexadecimal stops the tracking; an unfinished body stays open", () => {
   assert.equal(follow("zz\r\nabc\r\n0\r\n\r\n", 1).state, "lost");
   assert.equal(follow("5\r\nhel", 1).state, "open");

@@ -3,9 +3,11 @@
  * framers: chunk-size lines (extensions ignored), chunk data skipped by count, the CRLF after
  * each chunk, and the trailer section up to its empty line.
  *
- * Invariants: data bytes cost no per-byte work; a size line is kept only up to 1 KiB; a size
- * that is not hexadecimal ends the tracking (state `lost`), since the peer parsing it refuses
- * such a message anyway.
+ * Invariants: data bytes cost no per-byte work; a chunk size is read digit by digit (leading
+ * zeros skipped, so any number of them reads as the peer reads them) and the rest of its line
+ * is skipped whatever its length; a size line that does not start with a hex digit, or a size
+ * beyond 13 significant hex digits, ends the tracking (state `lost`): the peer refuses such a
+ * message. Trailer lines are skipped up to the empty one.
  *
  * @module
  */
@@ -25,12 +27,17 @@ export interface ChunkedBody {
 }
 
 const LF = 10;
+const ZERO = 48;
+const HEX = /^[0-9A-Fa-f]$/;
 
 /** Starts following a chunked body whose first byte is the next one fed. */
 export function createChunkedBody(): ChunkedBody {
   let phase: "size" | "data" | "data-end" | "trailer" | ChunkedBodyState = "size";
   let remaining = 0;
   let line = "";
+  let sizeDigits = "";
+  let sawDigit = false;
+  let inExtension = false;
   return {
     get state(): ChunkedBodyState {
       return phase === "done" || phase === "lost" ? phase : "open";
@@ -42,26 +49,38 @@ export function createChunkedBody(): ChunkedBody {
           phase === "data-end" || phase === "trailer")
       ) {
         switch (phase) {
-          case "size":
+          case "size": {
+            // The size is read digit by digit as it streams, never from a truncated line: a
+            // server reads `000…03c` as 0x3c however many zeros lead, and so must this.
+            const b = chunk[i++]!;
+            if (b === LF) {
+              if (!sawDigit || sizeDigits.length > 13) phase = "lost";
+              else if (sizeDigits === "") phase = "trailer";
+              else {
+                remaining = Number.parseInt(sizeDigits, 16);
+                phase = "data";
+              }
+              sizeDigits = "";
+              sawDigit = inExtension = false;
+            } else if (!inExtension && HEX.test(String.fromCharCode(b))) {
+              sawDigit = true;
+              if (sizeDigits !== "" || b !== ZERO) sizeDigits += String.fromCharCode(b);
+              if (sizeDigits.length > 13) inExtension = true; // beyond any real size: refused
+            } else if (!inExtension && !sawDigit) {
+              phase = "lost"; // a size line must start with a hex digit
+            } else {
+              inExtension = true; // `;ext`, whitespace before it, or the CR
+            }
+            break;
+          }
           case "trailer": {
             const b = chunk[i++]!;
             if (b !== LF) {
-              if (line.length < 1024) line += String.fromCharCode(b);
+              if (line.length < 2) line += String.fromCharCode(b);
               break;
             }
-            const text = line.replace(/\r$/, "");
+            if (line.replace(/\r$/, "") === "") phase = "done";
             line = "";
-            if (phase === "trailer") {
-              if (text === "") phase = "done";
-              break;
-            }
-            const size = Number.parseInt(text.split(";")[0]!.trim(), 16);
-            if (!Number.isFinite(size) || size < 0) phase = "lost";
-            else if (size === 0) phase = "trailer";
-            else {
-              remaining = size;
-              phase = "data";
-            }
             break;
           }
           case "data": {

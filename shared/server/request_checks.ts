@@ -47,7 +47,12 @@ const HOST = new RegExp(
 export function checkHost(host: string | null): FessError | null {
   if (host === null || host === "") return null;
   const match = host.length <= 260 ? HOST.exec(host) : null;
-  if (match && (match[1] === undefined || match[1] === "" || Number(match[1]) <= 65535)) {
+  // The URL parser has the last word (`a.1` is a bad IPv4, `[::::]` a bad IPv6): handlers
+  // build `new URL(request.url)` from this header and must not throw.
+  if (
+    match && (match[1] === undefined || match[1] === "" || Number(match[1]) <= 65535) &&
+    URL.canParse(`http://${host}/`)
+  ) {
     return null;
   }
   return new BadRequestError(

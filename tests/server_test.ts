@@ -353,3 +353,29 @@ Deno.test("HEAD, 100 Continue and chunked responses are framed: a later Connecti
   conn.close();
   await server.shutdown();
 });
+
+Deno.test("a client that half-closes after its requests still gets every response", async () => {
+  // The handler answers after the client has closed its sending side.
+  const server = serve(async (req) => {
+    const body = await req.arrayBuffer();
+    await sleep(300);
+    return Response.json({ path: new URL(req.url).pathname, bytes: body.byteLength });
+  }, { headerTimeoutMs: 5000, idleTimeoutMs: 5000 });
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port: server.addr.port });
+  const reply = readAll(conn);
+  await writeAll(
+    conn,
+    "POST /one HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\nhello" +
+      "GET /two HTTP/1.1\r\nHost: a\r\n\r\n",
+  );
+  await conn.closeWrite();
+  const { text } = await reply;
+  const responses = parseResponses(text);
+  assert.deepEqual(
+    responses.map((r) => [r.status, JSON.parse(r.body).path]),
+    [[200, "/one"], [200, "/two"]],
+    text,
+  );
+  conn.close();
+  await server.shutdown();
+});

@@ -2,8 +2,9 @@
  * The one place request bodies are bounded, in size and in time:
  *
  * - a declared `Content-Length` over `limitBytes` is refused with 413 before anything is read;
- *   one that is not a non-negative integer (or a list of differing values) with 400. Repeated
- *   equal values (`Content-Length: 5, 5`, legal per RFC 9110) count as one;
+ *   one that is not a non-negative integer (or differing values) with 400. The header repeated
+ *   on separate lines with equal values (legal per RFC 9110; the server joins them as `5, 5`)
+ *   counts as one;
  * - the body stream is wrapped so a chunked body is cut with 413 once it passes the limit;
  * - the body must keep up `minBytesPerSecond`: while the reader waits for the client, after a
  *   first `readTimeoutMs`, each second of waiting must have brought `minBytesPerSecond` more

@@ -69,6 +69,8 @@ export interface ConnGuard {
   readonly finished: Promise<void>;
 }
 
+/** Pause before accepting again after an accept error (e.g. EMFILE). */
+const ACCEPT_RETRY_MS = 250;
 /** Largest request head the guard passes on. */
 const MAX_HEAD_BYTES = 64 * 1024;
 const encoder = new TextEncoder();
@@ -142,7 +144,13 @@ export function startConnGuard(options: ConnGuardOptions): ConnGuard {
     const responses = createResponseFramer(() => pending.shift());
     let forwarded = 0;
     let answered = 0;
-    let onAnswered: (() => void) | undefined;
+    // Waiters woken whenever a response completes or the connection ends.
+    const answerWaiters = new Set<() => void>();
+    const wakeAnswerWaiters = () => {
+      for (const wake of [...answerWaiters]) wake();
+      answerWaiters.clear();
+    };
+    const nextAnswer = () => new Promise<void>((resolve) => answerWaiters.add(resolve));
     // How much of the HTTP/2 preface the connection has started with (-1: it is not h2).
     let preface = 0;
     let closed = false;
@@ -166,7 +174,7 @@ export function startConnGuard(options: ConnGuardOptions): ConnGuard {
           // already closed
         }
       }
-      onAnswered?.();
+      wakeAnswerWaiters();
     };
     open.add(close);
     /** Ends the connection without resetting a response the client may still be reading. */
@@ -180,7 +188,7 @@ export function startConnGuard(options: ConnGuardOptions): ConnGuard {
       } catch {
         // already closed
       }
-      onAnswered?.();
+      wakeAnswerWaiters();
       if (clientEnded) return close();
       client.closeWrite().catch(() => {});
       lingerTimer = setTimeout(close, lingerMs);
@@ -202,7 +210,7 @@ export function startConnGuard(options: ConnGuardOptions): ConnGuard {
       clearTimeout(headTimer);
       log.info(why, fields);
       while (answered < forwarded && !closed && !lingering) {
-        await new Promise<void>((resolve) => (onAnswered = resolve));
+        await nextAnswer();
       }
       if (closed || lingering) return;
       try {
@@ -231,7 +239,14 @@ export function startConnGuard(options: ConnGuardOptions): ConnGuard {
         if (n === null) {
           clientEnded = true;
           if (lingering) return close();
-          if (!refusing) await upstream.closeWrite().catch(() => {});
+          if (refusing) return;
+          // A client that half-closes still reads: the requests it completed are answered
+          // before the end is passed on, since the server behind aborts a request whose
+          // connection ends under it.
+          while (framer.state === "idle" && answered < forwarded && !closed && !lingering) {
+            await nextAnswer();
+          }
+          if (!closed && !lingering) await upstream.closeWrite().catch(() => {});
           return;
         }
         armIdle();
@@ -307,7 +322,7 @@ export function startConnGuard(options: ConnGuardOptions): ConnGuard {
           return;
         }
         await writeAll(client, chunk);
-        if (completed > 0) onAnswered?.();
+        if (completed > 0) wakeAnswerWaiters();
       }
     };
     // The server closing its side ends the connection; the client closing its side only
@@ -320,18 +335,25 @@ export function startConnGuard(options: ConnGuardOptions): ConnGuard {
   };
 
   const acceptLoop = (async () => {
-    try {
-      for await (const conn of listener) {
-        if (!accepting) {
-          conn.close();
-          continue;
-        }
-        const done = relay(conn).catch((err) => log.error("relay failed", { error: err }));
-        ended.push(done);
-        done.finally(() => ended.splice(ended.indexOf(done), 1));
+    while (accepting) {
+      let conn: Deno.TcpConn;
+      try {
+        conn = await listener.accept();
+      } catch (err) {
+        if (!accepting) break;
+        // Out of file descriptors, or a connection gone before it was accepted: the open
+        // connections keep being served and accepting resumes shortly, never stops for good.
+        log.error("accept failed; retrying", { error: err, retry_ms: ACCEPT_RETRY_MS });
+        await new Promise((resolve) => setTimeout(resolve, ACCEPT_RETRY_MS));
+        continue;
       }
-    } catch (err) {
-      if (accepting) log.error("listener failed", { error: err });
+      if (!accepting) {
+        conn.close();
+        continue;
+      }
+      const done = relay(conn).catch((err) => log.error("relay failed", { error: err }));
+      ended.push(done);
+      done.finally(() => ended.splice(ended.indexOf(done), 1));
     }
   })();
 

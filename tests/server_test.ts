@@ -379,3 +379,18 @@ Deno.test("a client that half-closes after its requests still gets every respons
   conn.close();
   await server.shutdown();
 });
+
+Deno.test("more than 100 header fields get 431 JSON from the listener; 100 are served", async () => {
+  const server = serve(echo, { headerTimeoutMs: 5000 });
+  const head = (fields: number) =>
+    "GET /x HTTP/1.1\r\nHost: a\r\n" +
+    Array.from({ length: fields - 1 }, (_, i) => `X-F${i}: ${i}\r\n`).join("") + "\r\n";
+  const [ok] = parseResponses((await exchange(server.addr.port, head(100))).text);
+  assert.equal(ok?.status, 200, "100 fields, Host included");
+  const { text } = await exchange(server.addr.port, head(101));
+  const [refused] = parseResponses(text);
+  assert.equal(refused?.status, 431, text);
+  assert.equal(JSON.parse(refused!.body).code, "request_header_fields_too_large");
+  assert.match(JSON.parse(refused!.body).error, /more than 100 request header fields/);
+  await server.shutdown();
+});

@@ -36,7 +36,7 @@
  */
 import { errorBody, FessError, RequestTimeoutError } from "../errors.ts";
 import type { Logger } from "../logger.ts";
-import { createRequestFramer } from "./request_framer.ts";
+import { createRequestFramer, MAX_HEADER_FIELDS } from "./request_framer.ts";
 import { createResponseFramer } from "./response_framer.ts";
 
 /** Options of {@link startConnGuard}. */
@@ -273,6 +273,7 @@ export function startConnGuard(options: ConnGuardOptions): ConnGuard {
           forwarded += fed.methods.length;
           await writeAll(upstream, chunk.subarray(0, fed.before));
           const uri = fed.oversized === "request-line";
+          const fields = fed.oversized === "fields";
           void refuse(
             errorBytes(
               uri
@@ -282,12 +283,18 @@ export function startConnGuard(options: ConnGuardOptions): ConnGuard {
                 : new FessError(
                   431,
                   "request_header_fields_too_large",
-                  `request headers over ${MAX_HEAD_BYTES} bytes`,
-                  { detail: { limit_bytes: MAX_HEAD_BYTES } },
+                  fields
+                    ? `more than ${MAX_HEADER_FIELDS} request header fields`
+                    : `request headers over ${MAX_HEAD_BYTES} bytes`,
+                  {
+                    detail: fields
+                      ? { limit_fields: MAX_HEADER_FIELDS }
+                      : { limit_bytes: MAX_HEAD_BYTES },
+                  },
                 ),
             ),
             uri ? "request line too long: refused" : "request headers too large: refused",
-            { limit_bytes: MAX_HEAD_BYTES },
+            { limit_bytes: MAX_HEAD_BYTES, limit_fields: MAX_HEADER_FIELDS },
           );
           continue;
         }

@@ -6,8 +6,9 @@
  * HTTP server behind the guard parses and answers malformed requests itself.
  *
  * Invariants: body bytes are skipped by count (no per-byte work); head bytes are kept only up
- * to `maxHeadBytes`: a longer head is reported as `oversized` and framing stops there (state
- * `refused`), so the guard can answer 414/431 itself. `Upgrade` and `CONNECT` do not change the
+ * to `maxHeadBytes`: a longer head, or one with more than {@link MAX_HEADER_FIELDS} fields, is
+ * reported as `oversized` and framing stops there (state `refused`), so the guard can answer
+ * 414/431 itself. `Upgrade` and `CONNECT` do not change the
  * framing (FESS switches no protocol, so a request carrying them is an ordinary request). Only
  * a malformed chunk size stops the tracking (state `lost`): the server refuses that request.
  *
@@ -26,10 +27,11 @@ export interface FeedResult {
   /** The methods of the request heads completed in this chunk, in order. */
   readonly methods: readonly string[];
   /**
-   * The head in progress passed `maxHeadBytes`: `"request-line"` when its first line alone
-   * did. Nothing after this head is framed.
+   * The head in progress passed `maxHeadBytes` (`"request-line"` when its first line alone
+   * did), or has more than {@link MAX_HEADER_FIELDS} fields (`"fields"`). Nothing after this
+   * head is framed.
    */
-  readonly oversized?: "request-line" | "head";
+  readonly oversized?: "request-line" | "head" | "fields";
   /**
    * With `oversized`: how many bytes of this chunk come before the oversized head (the rest
    * belongs to it).
@@ -41,6 +43,9 @@ type Phase = "idle" | "head" | "body" | "chunked" | "lost" | "refused";
 
 const LF = 10;
 const CR = 13;
+
+/** Most header fields in a request head: hyper's limit, which it enforces with a bare 400. */
+export const MAX_HEADER_FIELDS = 100;
 
 /** Creates a framer for one connection. */
 export function createRequestFramer(maxHeadBytes = 64 * 1024): {
@@ -126,6 +131,12 @@ export function createRequestFramer(maxHeadBytes = 64 * 1024): {
             }
             head += latin1(chunk, start, i);
             if (complete) {
+              // The server behind refuses more fields with a bare 400; the guard answers 431.
+              const fields = head.split("\n").length - 3; // request line, CRLF, blank line
+              if (fields > MAX_HEADER_FIELDS) {
+                phase = "refused";
+                return { headStarted, methods, oversized: "fields", before: headAt };
+              }
               methods.push(endOfHead(head));
               head = "";
             }

@@ -61,7 +61,16 @@ export interface App {
   readonly pipeline: Pipeline;
   /** Each camera's latest frame for the live page (JPEG on demand). */
   readonly previewer: FramePreviewer;
-  /** Flushes events (delivered or spooled) and closes every dependency. Idempotent. */
+  /**
+   * The server starts draining: ends what is long-lived by design (the live event streams,
+   * whose responses then complete) so it does not hold the drain; ordinary requests in flight
+   * carry on. Idempotent.
+   */
+  drain(): void;
+  /**
+   * Flushes events (delivered or spooled) and closes every dependency; drains first.
+   * Idempotent.
+   */
   close(): Promise<void>;
 }
 
@@ -246,6 +255,7 @@ export async function createApp(deps: AppDeps): Promise<App> {
     return { method, path };
   });
 
+  const drain = () => feed.close();
   let closing: Promise<void> | undefined;
   return {
     fetch,
@@ -256,8 +266,10 @@ export async function createApp(deps: AppDeps): Promise<App> {
     gallery,
     pipeline,
     previewer,
+    drain,
     close() {
       closing ??= (async () => {
+        drain();
         for (const close of closers.reverse()) {
           try {
             await close();

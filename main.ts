@@ -2,7 +2,9 @@
  * FESS entry point (`deno task start` / `dev`, and the container): builds the settings once,
  * opens the port at once, builds the application behind it (readiness says not ready until
  * the detector is loaded and the broker connected), and on SIGTERM/SIGINT stops accepting,
- * finishes the requests in flight (up to `server.shutdown_grace_ms`), flushes events, exits.
+ * ends the live event streams at once (`App.drain`: long-lived by design, they must not hold
+ * the drain), finishes the requests in flight (up to `server.shutdown_grace_ms`), flushes
+ * events, logs "stopped" and exits 0.
  *
  * Flags: `--port <n>` and `--host <addr>` (also PORT/HOST or FESS_SERVER__PORT/HOST).
  *
@@ -89,7 +91,10 @@ for (const signal of ["SIGINT", "SIGTERM"] as const) {
     draining = true;
     logger.info("shutting down", { signal, grace_ms: config.server.shutdown_grace_ms });
     (async () => {
-      const graceful = await server.shutdown();
+      const shutdown = server.shutdown(); // stops accepting first
+      // Not awaited before the drain: the app may still be starting (then no stream is open).
+      void building.then((built) => built.drain());
+      const graceful = await shutdown;
       const built = await building;
       await built.close(); // accepted events are delivered or spooled before exit
       logger.info("stopped", { graceful });

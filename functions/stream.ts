@@ -5,7 +5,9 @@
  * Each event is one SSE message: `id` = event_id, `event` = event_type, `data` = the event's
  * JSON. A comment line goes out every `heartbeatMs` so proxies and the listener's idle timeout
  * keep the connection. A subscriber that reads too slowly loses the oldest events, never
- * memory: it gets a `dropped` message with the count. The stream ends when the client goes.
+ * memory: it gets a `dropped` message with the count. The stream ends when the client goes,
+ * or when the feed closes: the server starting to drain closes it, so a stream (long-lived by
+ * design) never holds a shutdown; the page's `EventSource` reconnects, to the next instance.
  *
  * A subscription is a bounded slot (`LiveFeed` `maxSubscribers`), so only a body that is
  * streamed holds one: `HEAD` answers the headers without subscribing (Hono runs this GET

@@ -148,3 +148,19 @@ Deno.test("the live publisher offers the event as its publisher parsed it, never
   assert.deepEqual(got?.events[0], { ...input, detections: [] });
   sub.close();
 });
+
+Deno.test("closing the feed ends every subscription; one asked for after is born closed", async () => {
+  const feed = createLiveFeed();
+  const a = feed.subscribe({})!;
+  const b = feed.subscribe({ types: ["alert"] })!;
+  const waiting = a.next();
+  feed.close();
+  assert.equal(await waiting, null);
+  assert.equal(await b.next(), null);
+  assert.equal(feed.subscribers, 0);
+  const late = feed.subscribe({})!;
+  feed.offer(motion("cam-a"));
+  assert.equal(await late.next(), null);
+  assert.equal(feed.subscribers, 0);
+  feed.close();
+});

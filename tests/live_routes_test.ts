@@ -229,3 +229,20 @@ Deno.test("the page and its assets are served from ui/ with a same-origin conten
   assert.equal(missing.status, 404);
   await missing.body?.cancel();
 });
+
+Deno.test("closing the feed (the server draining) ends an open event stream", async () => {
+  const feed = createLiveFeed();
+  const api = mountApi({ keys }, createStreamHandler({ feed, heartbeatMs: 60_000 }));
+  const res = await api(
+    new Request("http://fess/events/stream", { headers: { "x-api-key": ADMIN } }),
+  );
+  assert.equal(res.status, 200);
+  const reader = res.body!.pipeThrough(new TextDecoderStream()).getReader();
+  assert.match((await reader.read()).value ?? "", /^: connected/);
+  const ended = (async () => {
+    while (!(await reader.read()).done);
+  })();
+  feed.close();
+  await ended; // the body closes, so the response completes and the connection can finish
+  assert.equal(feed.subscribers, 0);
+});

@@ -1,7 +1,8 @@
 /**
  * The real entry point as a subprocess (`deno run main.ts`): refuses unsafe or mistyped
  * settings with a clear message and a non-zero exit, opens its port before its dependencies
- * are up, and on SIGTERM answers every request in flight before exiting.
+ * are up, and on SIGTERM ends the live event streams at once and answers every request in
+ * flight before exiting.
  */
 import assert from "node:assert/strict";
 import { modelsDir } from "./support/media.ts";
@@ -239,6 +240,65 @@ Deno.test("SIGTERM with requests in flight: every request gets its full response
     } catch {
       // already exited
     }
+    await Deno.remove(s.dir, { recursive: true });
+  }
+});
+
+/** Resolves `p`, or rejects once `ms` have passed (the timer never outlives the race). */
+async function within<T>(p: Promise<T>, ms: number, what: () => string): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  try {
+    return await Promise.race([
+      p,
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`not within ${ms} ms: ${what()}`)), ms);
+      }),
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+Deno.test("SIGTERM with an event stream open: the stream ends at once, requests in flight are answered, exit 0", async () => {
+  // A grace period far longer than the wait below: only ending the stream at drain start passes.
+  const s = await start({ FESS_SERVER__SHUTDOWN_GRACE_MS: "30000" });
+  try {
+    await waitReady(s.url);
+    const stream = await fetch(`${s.url}/events/stream`);
+    assert.equal(stream.status, 200);
+    const reader = stream.body!.pipeThrough(new TextDecoderStream()).getReader();
+    assert.match((await reader.read()).value ?? "", /^: connected/);
+    const streamEnded = (async () => {
+      while (!(await reader.read()).done);
+    })();
+    const event = motionEvent("cam-stream-drain", 1);
+    const killed = Promise.withResolvers<void>();
+    const post = postInHalves(`${s.url}/events`, enc.encode(JSON.stringify(event)), killed.promise);
+    await post.reading;
+    const t0 = Date.now();
+    s.child.kill("SIGTERM");
+    setTimeout(killed.resolve, 500);
+    await within(streamEnded, 10_000, () => `the stream's end\n${s.logs.join("\n")}`);
+    const res = await within(post.response, 10_000, () => "the answer to the request in flight");
+    const status = await within(s.child.status, 10_000, () => `the exit\n${s.logs.join("\n")}`);
+    const took = Date.now() - t0;
+    await new Promise((r) => setTimeout(r, 50)); // the last log lines
+    assert.equal(res.status, 202, `${res.body}\n${s.logs.join("\n")}`);
+    assert.equal(status.code, 0, s.logs.join("\n"));
+    assert.ok(took < 10_000, `exited after ${took} ms`);
+    assert.ok(
+      s.logs.some((l) => l.includes('"msg":"stopped"') && l.includes('"graceful":true')),
+      s.logs.join("\n"),
+    );
+    const logged = await Deno.readTextFile(`${s.dir}/events.jsonl`);
+    assert.ok(logged.includes(event.event_id), "the event in flight was flushed");
+  } finally {
+    try {
+      s.child.kill("SIGKILL");
+    } catch {
+      // already exited
+    }
+    await s.child.status;
     await Deno.remove(s.dir, { recursive: true });
   }
 });

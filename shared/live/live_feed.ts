@@ -5,7 +5,9 @@
  * Invariants: offering never blocks or throws (the frame path calls it); a slow subscriber
  * cannot grow memory without bound — its queue holds at most `maxQueue` events, older ones
  * are dropped and counted, and the subscriber is told how many it missed; the number of
- * subscribers is bounded by `maxSubscribers` (beyond it `subscribe` returns null).
+ * subscribers is bounded by `maxSubscribers` (beyond it `subscribe` returns null). Closing
+ * the feed (when the server starts draining) ends every subscription, so the long-lived
+ * streams never hold a shutdown; a subscription asked for after that is born closed.
  *
  * @module
  */
@@ -33,6 +35,11 @@ export interface LiveFeed {
   subscribe(filter: FeedFilter): FeedSubscription | null;
   /** Connected subscribers. */
   readonly subscribers: number;
+  /**
+   * Ends every subscription (pending `next` calls resolve null); later `subscribe` calls get
+   * a subscription that is already closed. Idempotent.
+   */
+  close(): void;
 }
 
 /** Options of {@link createLiveFeed}. */
@@ -65,6 +72,14 @@ export function createLiveFeed(options: LiveFeedOptions = {}): LiveFeed {
   const maxQueue = options.maxQueue ?? 500;
   const maxSubscribers = options.maxSubscribers ?? 64;
   const subs = new Set<Subscriber>();
+  let closed = false;
+  const end = (sub: Subscriber) => {
+    sub.closed = true;
+    subs.delete(sub);
+    const wake = sub.wake;
+    sub.wake = null;
+    wake?.();
+  };
 
   return {
     get subscribers() {
@@ -84,17 +99,15 @@ export function createLiveFeed(options: LiveFeedOptions = {}): LiveFeed {
         wake?.();
       }
     },
+    close() {
+      closed = true;
+      for (const s of subs) end(s);
+    },
     subscribe(filter) {
       if (subs.size >= maxSubscribers) return null;
-      const sub: Subscriber = { filter, queue: [], dropped: 0, wake: null, closed: false };
-      subs.add(sub);
-      const close = () => {
-        sub.closed = true;
-        subs.delete(sub);
-        const wake = sub.wake;
-        sub.wake = null;
-        wake?.();
-      };
+      // Once the feed is closed a subscription is born closed: its stream ends at once.
+      const sub: Subscriber = { filter, queue: [], dropped: 0, wake: null, closed };
+      if (!closed) subs.add(sub);
       return {
         async next(signal) {
           while (!sub.closed && sub.queue.length === 0) {
@@ -115,7 +128,7 @@ export function createLiveFeed(options: LiveFeedOptions = {}): LiveFeed {
           sub.dropped = 0;
           return out;
         },
-        close,
+        close: () => end(sub),
       };
     },
   };

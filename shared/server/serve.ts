@@ -8,6 +8,13 @@
  *    unread part of an in-flight request body unreadable;
  * 3. then close whatever is left. The caller flushes events afterwards.
  *
+ * A response streamed for as long as the client stays (the live event stream) is not a
+ * request in flight, but `Deno.serve`'s shutdown waits for it: the caller ends such streams
+ * when draining starts (`App.drain`), or step 3 cuts them when the grace period is over.
+ * `Deno.serve` is stopped once, by its `shutdown()` or by aborting its signal, never both:
+ * aborting after `shutdown()` began throws `BadResource` from inside the signal's listener,
+ * where no `try` can catch it, and the process dies.
+ *
  * Before the handler sees a request, its method and `Host` header are checked
  * (`request_checks.ts`): a method FESS does not serve gets 501, a `Host` that is not a host
  * and port gets 400, both in FESS's error shape with `Connection: close`, so nothing builds a
@@ -105,6 +112,7 @@ export function startServer(options: ServerOptions): FessServer {
   internalPort = internal.addr.port;
 
   let stopping: Promise<boolean> | undefined;
+  let serverStopped = false; // internal.shutdown() called or its signal aborted
   return {
     addr: guard.addr,
     shutdown() {
@@ -118,8 +126,11 @@ export function startServer(options: ServerOptions): FessServer {
         });
         // Done when every request is answered, the server closed its connections and the
         // relays have passed the last bytes on.
-        const drained = idle.then(() => internal.shutdown()).then(() => guard.finished)
-          .then(() => true);
+        const drained = idle.then(() => {
+          if (serverStopped) return;
+          serverStopped = true;
+          return internal.shutdown();
+        }).then(() => guard.finished).then(() => true);
         const graceful = await Promise.race([
           drained,
           new Promise<boolean>((
@@ -132,7 +143,12 @@ export function startServer(options: ServerOptions): FessServer {
             grace_ms: options.shutdownGraceMs,
             inflight,
           });
-          abort.abort();
+          // Its shutdown under way, the server is left to it: closing the connections ends
+          // the responses it waits for (see the module doc: no abort after shutdown()).
+          if (!serverStopped) {
+            serverStopped = true;
+            abort.abort();
+          }
           guard.closeAll();
           await guard.finished;
         }

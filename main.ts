@@ -15,6 +15,7 @@ import { type App, createApp, VERSION } from "./app.ts";
 import { createStartingHandler } from "./functions/health.ts";
 import { type Config, ConfigError, loadConfig, redactConfig } from "./shared/config.ts";
 import { createLogger } from "./shared/logger.ts";
+import { connectionsWithin, openFileLimit } from "./shared/server/fd_limit.ts";
 import { startServer } from "./shared/server/serve.ts";
 
 const USAGE = "usage: deno task start [--port <port>] [--host <address>]";
@@ -60,11 +61,21 @@ logger.debug("settings", { config: redactConfig(config) });
 let app: App | null = null;
 let draining = false;
 const starting = createStartingHandler(VERSION);
+const fdLimit = openFileLimit();
+const maxConnections = Math.min(config.server.max_connections, connectionsWithin(fdLimit));
+if (maxConnections < config.server.max_connections) {
+  logger.warn("server.max_connections lowered to fit the open-file limit", {
+    max_connections: maxConnections,
+    configured: config.server.max_connections,
+    open_file_limit: fdLimit,
+  });
+}
 const server = startServer({
   hostname: config.server.host,
   port: config.server.port,
   headerTimeoutMs: config.server.read_timeout_ms,
   idleTimeoutMs: config.server.idle_timeout_ms,
+  maxConnections,
   shutdownGraceMs: config.server.shutdown_grace_ms,
   handler: (req) => (app ? app.fetch(req) : starting(req)),
   logger,

@@ -277,6 +277,7 @@ const ServerSchema = z.strictObject({
   min_body_bytes_per_second: int(1).default(65_536),
   idle_timeout_ms: int(1).default(60_000),
   max_inflight: int(1).default(256),
+  max_connections: int(1).default(1000),
   shutdown_grace_ms: int(0).default(10_000),
 }).prefault({});
 

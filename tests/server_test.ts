@@ -16,13 +16,19 @@ const enc = new TextEncoder();
 
 function serve(
   handler: (req: Request) => Response | Promise<Response>,
-  opts: { headerTimeoutMs?: number; idleTimeoutMs?: number; shutdownGraceMs?: number } = {},
+  opts: {
+    headerTimeoutMs?: number;
+    idleTimeoutMs?: number;
+    shutdownGraceMs?: number;
+    maxConnections?: number;
+  } = {},
 ): FessServer {
   return startServer({
     hostname: "127.0.0.1",
     port: 0,
     headerTimeoutMs: opts.headerTimeoutMs ?? 400,
     idleTimeoutMs: opts.idleTimeoutMs ?? 400,
+    maxConnections: opts.maxConnections,
     shutdownGraceMs: opts.shutdownGraceMs ?? 5000,
     handler,
     logger: silentLogger,
@@ -392,5 +398,29 @@ Deno.test("more than 100 header fields get 431 JSON from the listener; 100 are s
   assert.equal(refused?.status, 431, text);
   assert.equal(JSON.parse(refused!.body).code, "request_header_fields_too_large");
   assert.match(JSON.parse(refused!.body).error, /more than 100 request header fields/);
+  await server.shutdown();
+});
+
+Deno.test("past server.max_connections a connection gets 503 JSON with Retry-After and is closed", async () => {
+  const server = serve(echo, { headerTimeoutMs: 5000, idleTimeoutMs: 5000, maxConnections: 2 });
+  const port = server.addr.port;
+  const held = [
+    await Deno.connect({ hostname: "127.0.0.1", port }),
+    await Deno.connect({ hostname: "127.0.0.1", port }),
+  ];
+  await sleep(100); // both accepted
+  const { text } = await exchange(port, "GET /x HTTP/1.1\r\nHost: a\r\n\r\n");
+  const [busy] = parseResponses(text);
+  assert.equal(busy?.status, 503, text);
+  assert.equal(busy!.headers["retry-after"], "1");
+  assert.equal(JSON.parse(busy!.body).code, "too_many_connections");
+  // A held connection that leaves makes room.
+  held.pop()!.close();
+  await sleep(100);
+  const [served] = parseResponses(
+    (await exchange(port, "GET /x HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")).text,
+  );
+  assert.equal(served?.status, 200);
+  for (const c of held) c.close();
   await server.shutdown();
 });

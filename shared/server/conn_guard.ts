@@ -50,6 +50,8 @@ export interface ConnGuardOptions {
   readonly upstream: () => { readonly hostname: string; readonly port: number };
   readonly headerTimeoutMs: number;
   readonly idleTimeoutMs: number;
+  /** Most client connections open at once; a connection past it gets 503 and is closed. */
+  readonly maxConnections?: number;
   /** Longest wait for a client to stop sending after its connection was closed. Default 2 s. */
   readonly lingerMs?: number;
   readonly logger: Logger;
@@ -79,6 +81,7 @@ const STATUS_TEXT: Record<number, string> = {
   408: "Request Timeout",
   414: "URI Too Long",
   431: "Request Header Fields Too Large",
+  503: "Service Unavailable",
 };
 
 /** An HTTP/1.1 error response in FESS's shape that closes the connection. */
@@ -87,7 +90,9 @@ function errorBytes(err: FessError): Uint8Array {
   return encoder.encode(
     `HTTP/1.1 ${err.status} ${STATUS_TEXT[err.status] ?? "Error"}\r\n` +
       "content-type: application/json; charset=utf-8\r\n" +
-      `content-length: ${encoder.encode(body).byteLength}\r\nconnection: close\r\n\r\n${body}`,
+      `content-length: ${encoder.encode(body).byteLength}\r\nconnection: close\r\n` +
+      (err.retryAfterSeconds === undefined ? "" : `retry-after: ${err.retryAfterSeconds}\r\n`) +
+      `\r\n${body}`,
   );
 }
 
@@ -341,6 +346,41 @@ export function startConnGuard(options: ConnGuardOptions): ConnGuard {
     close();
   };
 
+  const maxConnections = options.maxConnections ?? Infinity;
+  let turnedAway = 0;
+  let turnedAwayLogged = 0;
+  const busy = errorBytes(
+    new FessError(503, "too_many_connections", "too many open connections; retry later", {
+      detail: { max_connections: maxConnections },
+      retryAfterSeconds: 1,
+    }),
+  );
+  /** Answers a connection past the limit with 503 and closes it, holding nothing for long. */
+  const turnAway = async (conn: Deno.TcpConn) => {
+    turnedAway++;
+    if (performance.now() - turnedAwayLogged > 10_000) {
+      turnedAwayLogged = performance.now();
+      log.warn("connection limit reached: connections turned away", {
+        max_connections: maxConnections,
+        turned_away: turnedAway,
+      });
+    }
+    const timer = setTimeout(() => conn.close(), 1000);
+    try {
+      await writeAll(conn, busy);
+      await conn.closeWrite();
+    } catch {
+      // gone already
+    } finally {
+      clearTimeout(timer);
+      try {
+        conn.close();
+      } catch {
+        // closed by the timer
+      }
+    }
+  };
+
   const acceptLoop = (async () => {
     while (accepting) {
       let conn: Deno.TcpConn;
@@ -356,6 +396,10 @@ export function startConnGuard(options: ConnGuardOptions): ConnGuard {
       }
       if (!accepting) {
         conn.close();
+        continue;
+      }
+      if (open.size >= maxConnections) {
+        void turnAway(conn);
         continue;
       }
       const done = relay(conn).catch((err) => log.error("relay failed", { error: err }));

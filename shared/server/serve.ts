@@ -33,6 +33,8 @@ export interface ServerOptions {
   readonly port: number;
   readonly headerTimeoutMs: number;
   readonly idleTimeoutMs: number;
+  /** Most client connections open at once (past it: 503, closed). Default: no limit. */
+  readonly maxConnections?: number;
   readonly shutdownGraceMs: number;
   readonly handler: (req: Request) => Response | Promise<Response>;
   readonly logger: Logger;
@@ -93,6 +95,7 @@ export function startServer(options: ServerOptions): FessServer {
     upstream: () => ({ hostname: "127.0.0.1", port: internalPort }),
     headerTimeoutMs: options.headerTimeoutMs,
     idleTimeoutMs: options.idleTimeoutMs,
+    maxConnections: options.maxConnections,
     logger: log,
   });
   const internal = Deno.serve(

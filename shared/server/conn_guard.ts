@@ -347,8 +347,9 @@ export function startConnGuard(options: ConnGuardOptions): ConnGuard {
   };
 
   const maxConnections = options.maxConnections ?? Infinity;
+  let relaying = 0;
   let turnedAway = 0;
-  let turnedAwayLogged = 0;
+  let turnedAwayLogged = -Infinity;
   const busy = errorBytes(
     new FessError(503, "too_many_connections", "too many open connections; retry later", {
       detail: { max_connections: maxConnections },
@@ -398,11 +399,14 @@ export function startConnGuard(options: ConnGuardOptions): ConnGuard {
         conn.close();
         continue;
       }
-      if (open.size >= maxConnections) {
+      // Counted from the accept: a relay still connecting upstream holds descriptors too.
+      if (relaying >= maxConnections) {
         void turnAway(conn);
         continue;
       }
-      const done = relay(conn).catch((err) => log.error("relay failed", { error: err }));
+      relaying++;
+      const done = relay(conn).catch((err) => log.error("relay failed", { error: err }))
+        .finally(() => relaying--);
       ended.push(done);
       done.finally(() => ended.splice(ended.indexOf(done), 1));
     }

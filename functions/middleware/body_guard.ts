@@ -32,6 +32,7 @@ import {
   PayloadTooLargeError,
   RequestTimeoutError,
 } from "../../shared/errors.ts";
+import { createDeadline } from "../../shared/server/deadline.ts";
 import { checkMethod } from "../../shared/server/request_checks.ts";
 import type { FessEnv } from "../openapi.ts";
 
@@ -77,12 +78,13 @@ export function bodyGuard(options: BodyGuardOptions): MiddlewareHandler<FessEnv>
     // Time spent waiting for the client's bytes, and when the current wait began.
     let waitedMs = 0;
     let waitingSince = 0;
+    // Whether the current wait's deadline is the rate's (else a single pause's).
+    let tooSlow = false;
     let failed = false;
-    let timer: ReturnType<typeof setTimeout> | undefined;
     const fail = (err: FessError) => {
       if (failed) return;
       failed = true;
-      clearTimeout(timer);
+      deadline.dispose();
       c.set("bodyError", err);
       controller.error(err);
       source.cancel(err).catch(() => {});
@@ -94,26 +96,28 @@ export function bodyGuard(options: BodyGuardOptions): MiddlewareHandler<FessEnv>
       read_timeout_ms: readTimeoutMs,
       min_bytes_per_second: minBytesPerSecond,
     });
-    /** Arms the deadline of the wait that starts now. */
+    // One movable deadline for all the waits: a chunk moves it, it does not re-arm a timer.
+    const deadline = createDeadline(() => {
+      const waited = waitedMs + performance.now() - waitingSince;
+      const of = `${received} of ${length ?? "unknown"} bytes arrived`;
+      fail(
+        new RequestTimeoutError(
+          tooSlow
+            ? `request body too slow: ${of} in ${(waited / 1000).toFixed(1)} s, below the ` +
+              `minimum of ${minBytesPerSecond} bytes/s after the first ${readTimeoutMs} ms`
+            : `request body stalled: no bytes for ${readTimeoutMs} ms (${of})`,
+          { detail: detail(waited) },
+        ),
+      );
+    });
+    /** Sets the deadline of the wait that starts now. */
     const startWaiting = () => {
       waitingSince = performance.now();
       // Waiting allowed in all: `readTimeoutMs`, plus what the bytes so far take at the rate.
       const rateLeft = readTimeoutMs + (received / minBytesPerSecond) * 1000 - waitedMs;
       // A wait (nearly) as long as `readTimeoutMs` reads best as a stall, whatever the rate.
-      const tooSlow = rateLeft < readTimeoutMs * 0.9;
-      timer = setTimeout(() => {
-        const waited = waitedMs + performance.now() - waitingSince;
-        const of = `${received} of ${length ?? "unknown"} bytes arrived`;
-        fail(
-          new RequestTimeoutError(
-            tooSlow
-              ? `request body too slow: ${of} in ${(waited / 1000).toFixed(1)} s, below the ` +
-                `minimum of ${minBytesPerSecond} bytes/s after the first ${readTimeoutMs} ms`
-              : `request body stalled: no bytes for ${readTimeoutMs} ms (${of})`,
-            { detail: detail(waited) },
-          ),
-        );
-      }, Math.max(0, Math.min(rateLeft, readTimeoutMs)));
+      tooSlow = rateLeft < readTimeoutMs * 0.9;
+      deadline.set(waitingSince + Math.max(0, Math.min(rateLeft, readTimeoutMs)));
     };
     const stream = new ReadableStream<Uint8Array>({
       start(ctl) {
@@ -123,7 +127,7 @@ export function bodyGuard(options: BodyGuardOptions): MiddlewareHandler<FessEnv>
         startWaiting();
         try {
           const { done, value } = await source.read();
-          clearTimeout(timer);
+          deadline.clear();
           waitedMs += performance.now() - waitingSince;
           if (failed) return;
           if (done) {
@@ -134,7 +138,7 @@ export function bodyGuard(options: BodyGuardOptions): MiddlewareHandler<FessEnv>
           if (received > limitBytes) return fail(new PayloadTooLargeError(limitBytes));
           ctl.enqueue(value);
         } catch {
-          clearTimeout(timer);
+          deadline.clear();
           // The connection ended under the body: the client left or broke the framing.
           fail(
             new FessError(
@@ -147,7 +151,7 @@ export function bodyGuard(options: BodyGuardOptions): MiddlewareHandler<FessEnv>
         }
       },
       cancel(reason) {
-        clearTimeout(timer);
+        deadline.dispose();
         return source.cancel(reason);
       },
     });
@@ -156,7 +160,7 @@ export function bodyGuard(options: BodyGuardOptions): MiddlewareHandler<FessEnv>
     try {
       await next();
     } finally {
-      clearTimeout(timer);
+      deadline.dispose();
     }
   };
 }

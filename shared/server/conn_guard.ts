@@ -36,6 +36,7 @@
  */
 import { errorBody, FessError, RequestTimeoutError } from "../errors.ts";
 import type { Logger } from "../logger.ts";
+import { createDeadline } from "./deadline.ts";
 import { createRequestFramer, MAX_HEADER_FIELDS } from "./request_framer.ts";
 import { createResponseFramer } from "./response_framer.ts";
 
@@ -163,13 +164,19 @@ export function startConnGuard(options: ConnGuardOptions): ConnGuard {
     let refusing = false;
     let clientEnded = false;
     let headTimer: ReturnType<typeof setTimeout> | undefined;
-    let idleTimer: ReturnType<typeof setTimeout> | undefined;
     let lingerTimer: ReturnType<typeof setTimeout> | undefined;
+    // Pushed on by every chunk either way; one timer per connection, not one per chunk.
+    const idle = createDeadline(() => {
+      if (framer.state !== "idle" || answered < forwarded) {
+        log.info("connection idle mid-request: closed", { idle_timeout_ms: idleTimeoutMs });
+      }
+      close();
+    });
     const close = () => {
       if (closed) return;
       closed = true;
       clearTimeout(headTimer);
-      clearTimeout(idleTimer);
+      idle.dispose();
       clearTimeout(lingerTimer);
       open.delete(close);
       for (const c of [client, upstream]) {
@@ -187,7 +194,7 @@ export function startConnGuard(options: ConnGuardOptions): ConnGuard {
       if (closed || lingering) return;
       lingering = true;
       clearTimeout(headTimer);
-      clearTimeout(idleTimer);
+      idle.dispose();
       try {
         upstream.close();
       } catch {
@@ -199,14 +206,7 @@ export function startConnGuard(options: ConnGuardOptions): ConnGuard {
       lingerTimer = setTimeout(close, lingerMs);
     };
     const armIdle = () => {
-      if (closed || lingering) return;
-      clearTimeout(idleTimer);
-      idleTimer = setTimeout(() => {
-        if (framer.state !== "idle" || answered < forwarded) {
-          log.info("connection idle mid-request: closed", { idle_timeout_ms: idleTimeoutMs });
-        }
-        close();
-      }, idleTimeoutMs);
+      if (!closed && !lingering) idle.set(performance.now() + idleTimeoutMs);
     };
     /** Answers the client itself after the responses still due, then ends the connection. */
     const refuse = async (answer: Uint8Array, why: string, fields: Record<string, unknown>) => {

@@ -16,6 +16,7 @@
  */
 
 import { type ChunkedBody, createChunkedBody } from "./chunked_body.ts";
+import { createHeadReader, type HeadFields, headFields } from "./http_head.ts";
 
 /** Where the stream is between two chunks. */
 export type FramerState = "idle" | "head" | "body" | "lost" | "refused";
@@ -53,35 +54,20 @@ export function createRequestFramer(maxHeadBytes = 64 * 1024): {
   readonly state: FramerState;
 } {
   let phase: Phase = "idle";
-  let head = "";
-  // The head's last two bytes: the head ends at LF LF or LF CR LF.
-  let prev1 = 0;
-  let prev2 = 0;
+  const head = createHeadReader(maxHeadBytes);
   let remaining = 0;
   let body: ChunkedBody = createChunkedBody();
 
-  /** Parses a complete head; returns its method and sets the body framing. */
-  const endOfHead = (text: string): string => {
-    const lines = text.split(/\r?\n/);
-    const requestLine = lines[0] ?? "";
-    let length = 0;
-    let chunked = false;
-    for (const l of lines.slice(1)) {
-      const colon = l.indexOf(":");
-      if (colon < 0) continue;
-      const name = l.slice(0, colon).trim().toLowerCase();
-      const value = l.slice(colon + 1).trim().toLowerCase();
-      if (name === "content-length") length = Number.parseInt(value, 10) || 0;
-      else if (name === "transfer-encoding") chunked = value.split(",").pop()?.trim() === "chunked";
-    }
-    if (chunked) {
+  /** Sets the body framing of a complete head's request; returns its method. */
+  const endOfHead = (fields: HeadFields): string => {
+    if (fields.chunked) {
       body = createChunkedBody();
       phase = "chunked";
     } else {
-      remaining = length;
-      phase = length > 0 ? "body" : "idle";
+      remaining = fields.contentLength || 0;
+      phase = remaining > 0 ? "body" : "idle";
     }
-    return requestLine.split(" ", 1)[0] ?? "";
+    return fields.startLine.split(" ", 1)[0] ?? "";
   };
 
   return {
@@ -106,39 +92,28 @@ export function createRequestFramer(maxHeadBytes = 64 * 1024): {
               continue;
             }
             phase = "head";
-            head = "";
-            prev1 = prev2 = 0;
+            head.reset();
             headStarted = true;
             headAt = i;
             break;
           }
           case "head": {
-            const start = i;
-            let complete = false;
-            while (i < chunk.length) {
-              const b = chunk[i++]!;
-              if (b === LF && (prev1 === LF || (prev1 === CR && prev2 === LF))) complete = true;
-              prev2 = prev1;
-              prev1 = b;
-              if (complete) break;
-            }
-            if (head.length + (i - start) > maxHeadBytes) {
+            const read = head.feed(chunk, i);
+            if (read.kind === "oversized") {
               phase = "refused";
               // The request line alone is too long when no line ends within the limit.
-              const text = head + latin1(chunk, start, start + maxHeadBytes - head.length);
-              const oversized = text.includes("\n") ? "head" : "request-line";
+              const oversized = read.text.includes("\n") ? "head" : "request-line";
               return { headStarted, methods, oversized, before: headAt };
             }
-            head += latin1(chunk, start, i);
-            if (complete) {
+            i = read.at;
+            if (read.kind === "complete") {
+              const fields = headFields(read.text);
               // The server behind refuses more fields with a bare 400; the guard answers 431.
-              const fields = head.split("\n").length - 3; // request line, CRLF, blank line
-              if (fields > MAX_HEADER_FIELDS) {
+              if (fields.count > MAX_HEADER_FIELDS) {
                 phase = "refused";
                 return { headStarted, methods, oversized: "fields", before: headAt };
               }
-              methods.push(endOfHead(head));
-              head = "";
+              methods.push(endOfHead(fields));
             }
             break;
           }
@@ -160,13 +135,4 @@ export function createRequestFramer(maxHeadBytes = 64 * 1024): {
       return { headStarted, methods };
     },
   };
-}
-
-/** The bytes `[start, end)` as a latin1 string. */
-export function latin1(bytes: Uint8Array, start: number, end: number): string {
-  let s = "";
-  for (let i = start; i < end; i += 4096) {
-    s += String.fromCharCode(...bytes.subarray(i, Math.min(end, i + 4096)));
-  }
-  return s;
 }

@@ -13,7 +13,7 @@
  * @module
  */
 import { type ChunkedBody, createChunkedBody } from "./chunked_body.ts";
-import { latin1 } from "./request_framer.ts";
+import { createHeadReader, headFields } from "./http_head.ts";
 
 /** What one chunk of response bytes did. */
 export interface ResponseFeedResult {
@@ -40,36 +40,22 @@ export function createResponseFramer(
   maxHeadBytes = 64 * 1024,
 ): { feed(chunk: Uint8Array): ResponseFeedResult } {
   let phase: Phase = "idle";
-  let head = "";
-  let prev1 = 0;
-  let prev2 = 0;
+  const head = createHeadReader(maxHeadBytes);
   let remaining = 0;
   let body: ChunkedBody = createChunkedBody();
   let closing = false;
 
   /** Parses a complete head; returns true when the response is complete with it. */
   const endOfHead = (text: string): boolean => {
-    const lines = text.split(/\r?\n/);
-    const status = Number.parseInt((lines[0] ?? "").split(" ")[1] ?? "", 10);
+    const fields = headFields(text);
+    const status = Number.parseInt(fields.startLine.split(" ")[1] ?? "", 10);
     if (status >= 100 && status < 200 && status !== 101) {
       phase = "idle"; // interim: the final response follows
       return false;
     }
     const method = nextMethod();
-    let length: number | undefined;
-    let chunked = false;
-    closing = false;
-    for (const l of lines.slice(1)) {
-      const colon = l.indexOf(":");
-      if (colon < 0) continue;
-      const name = l.slice(0, colon).trim().toLowerCase();
-      const value = l.slice(colon + 1).trim().toLowerCase();
-      if (name === "content-length") length = Number.parseInt(value, 10);
-      else if (name === "transfer-encoding") chunked = value.split(",").pop()?.trim() === "chunked";
-      else if (name === "connection") {
-        closing ||= value.split(",").some((t) => t.trim() === "close");
-      }
-    }
+    const { contentLength: length, chunked } = fields;
+    closing = fields.close;
     if (!Number.isFinite(status) || status === 101 || (method === "CONNECT" && status < 300)) {
       phase = "lost";
       return false;
@@ -109,29 +95,18 @@ export function createResponseFramer(
               continue;
             }
             phase = "head";
-            head = "";
-            prev1 = prev2 = 0;
+            head.reset();
             break;
           }
           case "head": {
-            const start = i;
-            let complete = false;
-            while (i < chunk.length) {
-              const b = chunk[i++]!;
-              if (b === LF && (prev1 === LF || (prev1 === CR && prev2 === LF))) complete = true;
-              prev2 = prev1;
-              prev1 = b;
-              if (complete) break;
-            }
-            if (head.length + (i - start) > maxHeadBytes) {
+            const read = head.feed(chunk, i);
+            if (read.kind === "oversized") {
               phase = "lost";
               break;
             }
-            head += latin1(chunk, start, i);
-            if (complete) {
-              const text = head;
-              head = "";
-              if (endOfHead(text) && done()) return { completed, closeAt: i };
+            i = read.at;
+            if (read.kind === "complete" && endOfHead(read.text) && done()) {
+              return { completed, closeAt: i };
             }
             break;
           }

@@ -25,9 +25,9 @@ import {
   UnsupportedMediaTypeError,
   ValidationError,
 } from "../shared/errors.ts";
-import { checkEvent, type EventIssue, FessEventSchema } from "../shared/events.ts";
+import { checkEvent, FessEventSchema } from "../shared/events.ts";
 import type { DeliveryResult, Publisher } from "../shared/events/publisher.ts";
-import { mediaType, readJson } from "../shared/http.ts";
+import { mediaType, readJson, type ValidationIssue } from "../shared/http.ts";
 import type { Logger } from "../shared/logger.ts";
 import { snapshotUrl } from "../shared/snapshots/snapshot_store.ts";
 import { createRoutes, errorResponses, type FessEnv, scoped } from "./openapi.ts";
@@ -70,9 +70,9 @@ function edgeIssues(
   nowMs: number,
   skewSeconds: number,
   snapshotBaseUrl: string | undefined,
-): EventIssue[] {
+): ValidationIssue[] {
   if (typeof body !== "object" || body === null) return [];
-  const issues: EventIssue[] = [];
+  const issues: ValidationIssue[] = [];
   const { event_type: type, event_id: id, snapshot_url: url } = body as Record<string, unknown>;
   if (type === "alert" && typeof id === "string" && typeof url === "string") {
     const own = snapshotUrl(id, snapshotBaseUrl);

@@ -12,6 +12,7 @@
  */
 import { z } from "zod";
 import { CameraIdSchema } from "./camera_id.ts";
+import { formatIssues, type ValidationIssue } from "./http.ts";
 
 /** Version of the event schemas; bump on breaking changes. */
 export const SCHEMA_VERSION = 1;
@@ -320,29 +321,13 @@ export function createSystemStatusEvent(
   return SystemStatusEventSchema.parse(fill("system_status", input));
 }
 
-/** One problem of an invalid event: dotted path (`(root)` for the object) and message. */
-export interface EventIssue {
-  readonly path: string;
-  readonly message: string;
-}
-
-/** Longest path or message of an {@link EventIssue}: unknown keys are the caller's text. */
-const ISSUE_CHARS = 300;
-
 /** Validates an event against {@link FessEventSchema}, listing every problem when invalid. */
 export function checkEvent(
   value: unknown,
-): { ok: true; event: FessEvent } | { ok: false; issues: EventIssue[] } {
+): { ok: true; event: FessEvent } | { ok: false; issues: ValidationIssue[] } {
   const parsed = FessEventSchema.safeParse(value);
   if (parsed.success) return { ok: true, event: parsed.data };
-  const cut = (s: string) => s.length > ISSUE_CHARS ? `${s.slice(0, ISSUE_CHARS)}…` : s;
-  return {
-    ok: false,
-    issues: parsed.error.issues.map((i) => ({
-      path: cut(i.path.map(String).join(".") || "(root)"),
-      message: cut(i.message),
-    })),
-  };
+  return { ok: false, issues: formatIssues(parsed.error.issues) };
 }
 
 /** Parses an event from its JSON text (as consumed from Kafka), validating it. */

@@ -53,13 +53,21 @@ export async function readBodyBytes(req: Request, limitBytes: number): Promise<U
   return out;
 }
 
-/** Formats zod issues as `{path, message}` pairs with dotted paths. */
-export function formatIssues(
-  issues: readonly z.core.$ZodIssue[],
-): { path: string; message: string }[] {
+/** One validation problem: dotted path (`(root)` for the whole value) and message. */
+export interface ValidationIssue {
+  readonly path: string;
+  readonly message: string;
+}
+
+/** Longest path or message of a {@link ValidationIssue}: unknown keys are the caller's text. */
+const ISSUE_CHARS = 300;
+
+/** Formats zod issues as `{path, message}` pairs with dotted paths, each cut to 300 chars. */
+export function formatIssues(issues: readonly z.core.$ZodIssue[]): ValidationIssue[] {
+  const cut = (s: string) => s.length > ISSUE_CHARS ? `${s.slice(0, ISSUE_CHARS)}…` : s;
   return issues.map((i) => ({
-    path: i.path.map(String).join(".") || "(root)",
-    message: i.message,
+    path: cut(i.path.map(String).join(".") || "(root)"),
+    message: cut(i.message),
   }));
 }
 

@@ -10,8 +10,9 @@
  * - The first request's headers must be complete within `headerTimeoutMs` of the accept; a
  *   later request's within `headerTimeoutMs` of its first byte. Past it the client gets a 408
  *   in FESS's error shape and the connection is closed.
- * - A request head over 64 KiB gets 414 (its request line alone) or 431 in FESS's error shape
- *   from the guard itself, and the connection is closed.
+ * - A request head over 64 KiB gets 414 (its request line alone) or 431, and one with more
+ *   than 100 header fields 431, in FESS's error shape from the guard itself; the connection is
+ *   closed.
  * - Any connection with no traffic either way for `idleTimeoutMs` is closed, whatever it is
  *   doing: between requests, mid-body, or waiting for a response (an answer that takes longer,
  *   or a stream without heartbeats, is cut too).
@@ -95,6 +96,19 @@ function errorBytes(err: FessError): Uint8Array {
       (err.retryAfterSeconds === undefined ? "" : `retry-after: ${err.retryAfterSeconds}\r\n`) +
       `\r\n${body}`,
   );
+}
+
+/** 414 for a request line over the head limit, 431 for a head over it or with too many fields. */
+function oversizedError(kind: "request-line" | "head" | "fields"): FessError {
+  if (kind === "request-line") {
+    return new FessError(414, "uri_too_long", `request line over ${MAX_HEAD_BYTES} bytes`, {
+      detail: { limit_bytes: MAX_HEAD_BYTES },
+    });
+  }
+  const [message, detail] = kind === "fields"
+    ? [`more than ${MAX_HEADER_FIELDS} request header fields`, { limit_fields: MAX_HEADER_FIELDS }]
+    : [`request headers over ${MAX_HEAD_BYTES} bytes`, { limit_bytes: MAX_HEAD_BYTES }];
+  return new FessError(431, "request_header_fields_too_large", message, { detail });
 }
 
 /**
@@ -277,28 +291,11 @@ export function startConnGuard(options: ConnGuardOptions): ConnGuard {
           pending.push(...fed.methods);
           forwarded += fed.methods.length;
           await writeAll(upstream, chunk.subarray(0, fed.before));
-          const uri = fed.oversized === "request-line";
-          const fields = fed.oversized === "fields";
           void refuse(
-            errorBytes(
-              uri
-                ? new FessError(414, "uri_too_long", `request line over ${MAX_HEAD_BYTES} bytes`, {
-                  detail: { limit_bytes: MAX_HEAD_BYTES },
-                })
-                : new FessError(
-                  431,
-                  "request_header_fields_too_large",
-                  fields
-                    ? `more than ${MAX_HEADER_FIELDS} request header fields`
-                    : `request headers over ${MAX_HEAD_BYTES} bytes`,
-                  {
-                    detail: fields
-                      ? { limit_fields: MAX_HEADER_FIELDS }
-                      : { limit_bytes: MAX_HEAD_BYTES },
-                  },
-                ),
-            ),
-            uri ? "request line too long: refused" : "request headers too large: refused",
+            errorBytes(oversizedError(fed.oversized)),
+            fed.oversized === "request-line"
+              ? "request line too long: refused"
+              : "request headers too large: refused",
             { limit_bytes: MAX_HEAD_BYTES, limit_fields: MAX_HEADER_FIELDS },
           );
           continue;
